@@ -1,0 +1,62 @@
+// Every bound in fleet, with its unit last in its name. Relations between them are asserted at
+// load time, so an inconsistent edit fails the first import instead of a production cluster.
+
+export const limits = {
+  // Wire and disk encoding.
+  /** Largest CBOR payload the codec will encode or decode. */
+  messageBytesMax: 1024 * 1024,
+  /** Largest device uplink payload (hello, status batch, heartbeat). */
+  uplinkBytesMax: 256 * 1024,
+  /** Deepest nesting the codec's shape validation follows. */
+  codecDepthMax: 32,
+
+  // Model.
+  nameLengthMax: 63,
+  labelsPerObjectMax: 256,
+  labelKeyLengthMax: 128,
+  labelValueLengthMax: 1024,
+  constraintsPerServiceMax: 64,
+  constraintLengthMax: 512,
+  envPerContainerMax: 512,
+  mountsPerContainerMax: 64,
+  portsPerServiceMax: 256,
+  argsPerContainerMax: 1024,
+  replicasMax: 100_000,
+  taskHistoryPerSlotMax: 100,
+
+  // Store.
+  /** Actions per store batch transaction before it is split (keeps Raft entries bounded). */
+  storeBatchActionsMax: 1000,
+  /** Events buffered per watcher before it is closed as too slow. */
+  watchQueueEventsMax: 100_000,
+
+  // Raft.
+  raftEntryBytesMax: 512 * 1024,
+  raftMessageBytesMax: 4 * 1024 * 1024,
+  raftInflightMessagesMax: 256,
+  raftSnapshotChunkBytesMax: 1024 * 1024,
+
+  // Dispatcher.
+  statusBatchItemsMax: 1000,
+  statusBatchIntervalMs: 100,
+  heartbeatPeriodMsDefault: 5000,
+  heartbeatMissedMax: 3,
+  leaderChangeGracePeriods: 6,
+} as const;
+
+function check(ok: boolean, what: string): void {
+  if (!ok) throw new Error(`limits: inconsistent bounds: ${what}`);
+}
+
+check(limits.uplinkBytesMax <= limits.messageBytesMax, "uplinkBytesMax <= messageBytesMax");
+check(limits.raftEntryBytesMax <= limits.raftMessageBytesMax, "an entry must fit in a message");
+check(
+  limits.raftSnapshotChunkBytesMax < limits.raftMessageBytesMax,
+  "a snapshot chunk must fit in a message",
+);
+check(limits.messageBytesMax <= limits.raftMessageBytesMax, "a wire message fits a raft message");
+check(
+  limits.statusBatchItemsMax <= limits.storeBatchActionsMax,
+  "a status batch fits a store batch",
+);
+check(limits.heartbeatMissedMax < limits.leaderChangeGracePeriods, "grace exceeds the down bound");

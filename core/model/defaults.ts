@@ -1,0 +1,33 @@
+// Defaults match Docker swarm's where swarm has one, so a swarm user is never surprised.
+
+import type { ClusterSpec, RestartPolicy, UpdateConfig } from "./types.ts";
+
+export const DAY_MS = 24 * 60 * 60 * 1000;
+
+export const defaultRestartPolicy: RestartPolicy = {
+  condition: "any",
+  delayMs: 5000,
+  maxAttempts: 0,
+  windowMs: 0,
+};
+
+export const defaultUpdateConfig: UpdateConfig = {
+  parallelism: 1,
+  delayMs: 0,
+  failureAction: "pause",
+  monitorMs: 5000,
+  maxFailureRatio: 0,
+  order: "stop-first",
+};
+
+export const defaultStopGracePeriodMs = 10_000;
+
+export const defaultClusterSpec: ClusterSpec = {
+  name: "default",
+  heartbeatPeriodMs: 5000,
+  nodeCertExpiryMs: 90 * DAY_MS,
+  taskHistoryLimit: 5,
+  snapshotIntervalEntries: 10_000,
+  dispatcherGracePeriods: 3,
+  autolock: false,
+};

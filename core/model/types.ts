@@ -1,0 +1,264 @@
+// The cluster's objects. Names and meanings follow Docker swarm's (camelCase), so a swarm user
+// recognises them. Every stored object carries `version`: the Raft index of its last write.
+
+import type { TaskStateValue } from "./task-state.ts";
+
+export type Labels = Record<string, string>;
+
+export interface Meta {
+  id: string;
+  version: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+// ---- Node -----------------------------------------------------------------------------------
+
+export type NodeRole = "worker" | "manager";
+export type NodeAvailability = "active" | "pause" | "drain";
+export type NodeState = "unknown" | "ready" | "down" | "disconnected";
+export type Reachability = "unknown" | "reachable" | "unreachable";
+
+export interface Platform {
+  os: string;
+  arch: string;
+  variant?: string;
+}
+
+export interface Resources {
+  nanoCPUs: number;
+  memoryBytes: number;
+}
+
+export interface NodeDescription {
+  hostname: string;
+  platform: Platform;
+  resources: Resources;
+  /** Engine labels, including the agent-detected hardware labels (`hw.storage`, `hw.board`…). */
+  engineLabels: Labels;
+}
+
+export interface NodeSpec {
+  role: NodeRole;
+  availability: NodeAvailability;
+  labels: Labels;
+}
+
+export interface NodeStatus {
+  state: NodeState;
+  message?: string;
+  addr?: string;
+  lastSeen?: number;
+}
+
+export interface NodeCertificate {
+  serial: string;
+  notAfter: number;
+}
+
+export interface ManagerStatus {
+  raftId: string;
+  addr: string;
+  reachability: Reachability;
+  leader: boolean;
+}
+
+export interface Node extends Meta {
+  description: NodeDescription;
+  spec: NodeSpec;
+  status: NodeStatus;
+  certificate?: NodeCertificate;
+  managerStatus?: ManagerStatus;
+}
+
+// ---- Service --------------------------------------------------------------------------------
+
+export type ServiceMode =
+  | { replicated: { replicas: number } }
+  | { global: Record<string, never> }
+  | { replicatedJob: { maxConcurrent: number; totalCompletions: number } }
+  | { globalJob: Record<string, never> };
+
+export interface Mount {
+  type: "bind" | "volume" | "tmpfs";
+  source?: string;
+  target: string;
+  readOnly?: boolean;
+}
+
+export interface Healthcheck {
+  test: string[];
+  intervalMs?: number;
+  timeoutMs?: number;
+  retries?: number;
+  startPeriodMs?: number;
+}
+
+export interface ContainerSpec {
+  image: string;
+  command?: string[];
+  args?: string[];
+  env?: string[];
+  mounts?: Mount[];
+  healthcheck?: Healthcheck;
+  user?: string;
+  devices?: string[];
+  privileged?: boolean;
+  stopGracePeriodMs?: number;
+  labels?: Labels;
+}
+
+export interface ResourceRequirements {
+  reservations?: Partial<Resources>;
+  limits?: Partial<Resources>;
+}
+
+export type RestartCondition = "none" | "on-failure" | "any";
+
+export interface RestartPolicy {
+  condition: RestartCondition;
+  delayMs: number;
+  maxAttempts: number;
+  windowMs: number;
+}
+
+export interface PlacementPreference {
+  spread: string;
+}
+
+export interface Placement {
+  constraints: string[];
+  preferences: PlacementPreference[];
+  maxReplicasPerNode: number;
+  platforms: Platform[];
+}
+
+export interface TaskTemplate {
+  containerSpec: ContainerSpec;
+  resources: ResourceRequirements;
+  restartPolicy: RestartPolicy;
+  placement: Placement;
+  /** Bumped by `service update --force` to redeploy an unchanged spec. */
+  forceUpdate: number;
+}
+
+export type FailureAction = "pause" | "continue" | "rollback";
+export type UpdateOrder = "stop-first" | "start-first";
+
+export interface UpdateConfig {
+  parallelism: number;
+  delayMs: number;
+  failureAction: FailureAction;
+  monitorMs: number;
+  maxFailureRatio: number;
+  order: UpdateOrder;
+}
+
+export interface PortConfig {
+  protocol: "tcp" | "udp";
+  targetPort: number;
+  publishedPort: number;
+  publishMode: "host";
+}
+
+export interface EndpointSpec {
+  ports: PortConfig[];
+}
+
+export interface ServiceSpec {
+  name: string;
+  labels: Labels;
+  mode: ServiceMode;
+  taskTemplate: TaskTemplate;
+  updateConfig: UpdateConfig;
+  rollbackConfig: UpdateConfig;
+  endpointSpec: EndpointSpec;
+}
+
+export type UpdateState =
+  | "updating"
+  | "paused"
+  | "completed"
+  | "rollback_started"
+  | "rollback_paused"
+  | "rollback_completed";
+
+export interface UpdateStatus {
+  state: UpdateState;
+  startedAt?: number;
+  completedAt?: number;
+  message: string;
+}
+
+export interface Service extends Meta {
+  spec: ServiceSpec;
+  /** Version of `spec`: bumps on every spec change; tasks record the one they run. */
+  specVersion: number;
+  previousSpec?: ServiceSpec;
+  updateStatus?: UpdateStatus;
+}
+
+// ---- Task -----------------------------------------------------------------------------------
+
+export interface TaskStatus {
+  state: TaskStateValue;
+  timestamp: number;
+  message: string;
+  err?: string;
+  containerId?: string;
+  exitCode?: number;
+}
+
+export interface Task extends Meta {
+  serviceId: string;
+  /** Replicated services: 1-based slot. Global services: 0 (the node identifies the task). */
+  slot: number;
+  /** Empty until the scheduler assigns the task. */
+  nodeId: string;
+  spec: TaskTemplate;
+  specVersion: number;
+  desiredState: TaskStateValue;
+  status: TaskStatus;
+}
+
+// ---- Cluster --------------------------------------------------------------------------------
+
+export interface ClusterSpec {
+  name: string;
+  heartbeatPeriodMs: number;
+  nodeCertExpiryMs: number;
+  taskHistoryLimit: number;
+  snapshotIntervalEntries: number;
+  dispatcherGracePeriods: number;
+  autolock: boolean;
+}
+
+export interface RootCA {
+  certPem: string;
+  /** PEM, or the encrypted key when autolock is on. */
+  keyPem: string;
+  keyEncrypted: boolean;
+  digest: string;
+}
+
+export interface JoinTokenHashes {
+  worker: string;
+  manager: string;
+}
+
+export interface Cluster extends Meta {
+  spec: ClusterSpec;
+  rootCA?: RootCA;
+  joinTokens?: JoinTokenHashes;
+}
+
+export type TableName = "nodes" | "services" | "tasks" | "clusters";
+
+export interface ObjectOf {
+  nodes: Node;
+  services: Service;
+  tasks: Task;
+  clusters: Cluster;
+}
+
+export type AnyObject = ObjectOf[TableName];
