@@ -1,0 +1,3 @@
+export * from "./cbor.ts";
+export * from "./messages.ts";
+export * from "./shape.ts";

@@ -1,0 +1,204 @@
+// Envelopes `{v, type, ...}` for every CBOR payload fleet sends or stores. Each type has one
+// strict shape; decoding checks size, CBOR well-formedness, version, type and shape, and hands
+// back a typed result. Bad input from one device costs that message, never the process.
+
+import { limits } from "../limits.ts";
+import { TaskState } from "../model/task-state.ts";
+import { CodecError, decodeCbor, encodeCbor } from "./cbor.ts";
+import { type Shape, shape as s } from "./shape.ts";
+
+export const CODEC_VERSION = 1;
+
+const id = s.string(128, 1);
+const labels = s.record(s.string(limits.labelValueLengthMax), limits.labelsPerObjectMax);
+const taskState = s.oneOf(Object.values(TaskState));
+const nodeDescription = s.object({
+  hostname: s.string(253, 1),
+  platform: s.object({ os: s.string(32), arch: s.string(32) }, { variant: s.string(16) }),
+  resources: s.object({ nanoCPUs: s.int(), memoryBytes: s.int() }),
+  engineLabels: labels,
+});
+const taskStatusUpdate = s.object(
+  { taskId: id, state: taskState, timestamp: s.int(), message: s.string(1024) },
+  {
+    err: s.string(4096),
+    containerId: s.string(128),
+    exitCode: s.int(-2_147_483_648, 2_147_483_647),
+  },
+);
+const assignedTask = s.object({
+  id,
+  serviceId: id,
+  serviceName: s.string(limits.nameLengthMax),
+  slot: s.int(),
+  specVersion: s.int(),
+  desiredState: taskState,
+  spec: s.plain(),
+});
+
+/** Fields (besides v and type) of each message type. */
+const schemas = {
+  hello: s.object(
+    {
+      nodeId: id,
+      description: nodeDescription,
+      assignVersion: s.int(),
+      agentVersion: s.string(64),
+    },
+    { tasks: s.array(taskStatusUpdate, limits.statusBatchItemsMax) },
+  ),
+  heartbeat: s.object(
+    { seq: s.int() },
+    {
+      load1: s.number(),
+      memoryUsedBytes: s.int(),
+      diskFreeBytes: s.int(),
+      containers: s.int(0, 1_000_000),
+    },
+  ),
+  status: s.object({ updates: s.array(taskStatusUpdate, limits.statusBatchItemsMax) }),
+  assign: s.object({ version: s.int(), tasks: s.array(assignedTask, 10_000) }),
+  csr: s.object({
+    publicKey: s.bytes(256, 32),
+    proof: s.bytes(512, 32),
+    role: s.oneOf(["worker", "manager"]),
+  }),
+  cert: s.object({ certPem: s.string(16_384, 1), caPem: s.string(65_536, 1) }),
+  joinRequest: s.object({
+    token: s.string(256, 1),
+    publicKey: s.bytes(256, 32),
+    proof: s.bytes(512, 32),
+    description: nodeDescription,
+  }),
+  joinResponse: s.object(
+    { ok: s.bool() },
+    { nodeId: id, certPem: s.string(16_384), caPem: s.string(65_536), error: s.string(1024) },
+  ),
+  gossip: s.object({
+    keyId: s.int(),
+    nonce: s.bytes(24, 12),
+    sealed: s.bytes(limits.uplinkBytesMax),
+  }),
+  storeActions: s.object({ actions: s.array(s.plain(), limits.storeBatchActionsMax) }),
+  storeSnapshot: s.object({ tables: s.plain() }),
+} satisfies Record<string, Shape>;
+
+export type MessageType = keyof typeof schemas;
+export const messageTypes = Object.keys(schemas) as MessageType[];
+
+export interface TaskStatusUpdate {
+  taskId: string;
+  state: number;
+  timestamp: number;
+  message: string;
+  err?: string;
+  containerId?: string;
+  exitCode?: number;
+}
+
+export interface WireNodeDescription {
+  hostname: string;
+  platform: { os: string; arch: string; variant?: string };
+  resources: { nanoCPUs: number; memoryBytes: number };
+  engineLabels: Record<string, string>;
+}
+
+export interface AssignedTask {
+  id: string;
+  serviceId: string;
+  serviceName: string;
+  slot: number;
+  specVersion: number;
+  desiredState: number;
+  spec: unknown;
+}
+
+/** The fields of each message type, without the envelope's v and type. */
+export interface MessageBodies {
+  hello: {
+    nodeId: string;
+    description: WireNodeDescription;
+    assignVersion: number;
+    agentVersion: string;
+    tasks?: TaskStatusUpdate[];
+  };
+  heartbeat: {
+    seq: number;
+    load1?: number;
+    memoryUsedBytes?: number;
+    diskFreeBytes?: number;
+    containers?: number;
+  };
+  status: { updates: TaskStatusUpdate[] };
+  assign: { version: number; tasks: AssignedTask[] };
+  csr: { publicKey: Uint8Array; proof: Uint8Array; role: "worker" | "manager" };
+  cert: { certPem: string; caPem: string };
+  joinRequest: {
+    token: string;
+    publicKey: Uint8Array;
+    proof: Uint8Array;
+    description: WireNodeDescription;
+  };
+  joinResponse: { ok: boolean; nodeId?: string; certPem?: string; caPem?: string; error?: string };
+  gossip: { keyId: number; nonce: Uint8Array; sealed: Uint8Array };
+  storeActions: { actions: unknown[] };
+  storeSnapshot: { tables: unknown };
+}
+
+export type Message<T extends MessageType = MessageType> = {
+  [K in T]: { v: typeof CODEC_VERSION; type: K } & MessageBodies[K];
+}[T];
+
+export type Decoded<T extends MessageType = MessageType> =
+  | { ok: true; message: Message<T> }
+  | { ok: false; error: CodecError };
+
+/** Checks an already-decoded value against its envelope and shape; undefined when valid. */
+export function checkMessage(value: unknown, expected?: MessageType): CodecError | undefined {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return new CodecError("not_envelope", "payload is not an envelope map");
+  }
+  const { v, type, ...body } = value as Record<string, unknown>;
+  if (v !== CODEC_VERSION) {
+    return new CodecError("bad_version", `unsupported envelope version ${JSON.stringify(v)}`);
+  }
+  if (typeof type !== "string" || !Object.hasOwn(schemas, type)) {
+    return new CodecError("unknown_type", `unknown message type ${JSON.stringify(type)}`);
+  }
+  if (expected !== undefined && type !== expected) {
+    return new CodecError("wrong_type", `expected a ${expected} message, got ${type}`);
+  }
+  const bad = schemas[type as MessageType](body, "", 0);
+  return bad ? new CodecError("bad_shape", `${type}: ${bad}`) : undefined;
+}
+
+/** Encodes a message after checking its shape: fleet never sends what it would refuse. */
+export function encodeMessage<T extends MessageType>(
+  type: T,
+  body: MessageBodies[T],
+  maxBytes: number = limits.messageBytesMax,
+): Uint8Array {
+  const envelope = { v: CODEC_VERSION, type, ...body };
+  const bad = checkMessage(envelope, type);
+  if (bad)
+    throw new Error(`assertion failed: refusing to encode an invalid message: ${bad.message}`);
+  return encodeCbor(envelope, maxBytes);
+}
+
+/** Decodes untrusted bytes. Never throws: every failure is a CodecError in the result. */
+export function decodeMessage<T extends MessageType>(
+  bytes: Uint8Array,
+  expected?: T,
+  maxBytes: number = limits.messageBytesMax,
+): Decoded<T> {
+  let value: unknown;
+  try {
+    value = decodeCbor(bytes, maxBytes);
+  } catch (err) {
+    if (err instanceof CodecError) return { ok: false, error: err };
+    return { ok: false, error: new CodecError("malformed", String(err)) };
+  }
+  const bad = checkMessage(value, expected);
+  if (bad) return { ok: false, error: bad };
+  return { ok: true, message: value as Message<T> };
+}
