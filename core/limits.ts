@@ -36,6 +36,25 @@ export const limits = {
   raftInflightMessagesMax: 256,
   raftSnapshotChunkBytesMax: 1024 * 1024,
 
+  // Raft I/O (manager/raft): write-ahead log, snapshot files, peer transport.
+  /** Largest CBOR payload of one WAL record: an entry's data plus its envelope. */
+  walRecordBytesMax: 512 * 1024 + 4096,
+  /** A WAL segment rotates before a batch would take it past this (one batch may exceed it). */
+  walSegmentBytesMax: 16 * 1024 * 1024,
+  /** Largest snapshot file, header and CRC included; loading reads it whole into memory. */
+  snapshotFileBytesMax: 256 * 1024 * 1024,
+  /** Snapshot files kept on disk, newest first; older ones are removed after a new one. */
+  snapshotFilesKept: 3,
+  /** Messages queued per peer before new ones are dropped and the peer reported unreachable. */
+  peerQueueMessagesMax: 4096,
+  /** Bytes queued per peer before new messages are dropped. */
+  peerQueueBytesMax: 64 * 1024 * 1024,
+  /** First reconnect delay to a peer; doubles per failure up to the cap, with jitter. */
+  peerBackoffBaseMs: 50,
+  peerBackoffMaxMs: 2000,
+  /** A peer connection that does not open (or say hello) within this is abandoned. */
+  peerConnectTimeoutMs: 3000,
+
   // Dispatcher.
   statusBatchItemsMax: 1000,
   statusBatchIntervalMs: 100,
@@ -59,4 +78,9 @@ check(
   limits.statusBatchItemsMax <= limits.storeBatchActionsMax,
   "a status batch fits a store batch",
 );
+check(limits.walRecordBytesMax > limits.raftEntryBytesMax, "a WAL record holds a whole entry");
+check(limits.walRecordBytesMax < limits.walSegmentBytesMax, "a WAL record fits a segment");
+check(limits.peerQueueBytesMax >= limits.raftMessageBytesMax, "a peer queue holds one message");
+check(limits.peerBackoffBaseMs <= limits.peerBackoffMaxMs, "backoff base <= backoff cap");
+check(limits.snapshotFilesKept >= 1, "at least one snapshot file is kept");
 check(limits.heartbeatMissedMax < limits.leaderChangeGracePeriods, "grace exceeds the down bound");
