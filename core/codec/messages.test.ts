@@ -58,7 +58,7 @@ const samples: { [K in MessageType]: MessageBodies[K] } = {
   storeActions: {
     actions: [{ op: "put", table: "nodes", object: { id: "n1", nested: [1, "x", null] } }],
   },
-  storeSnapshot: { tables: { nodes: [], services: [] } },
+  storeSnapshot: { index: 7, tables: { nodes: [], services: [] } },
 };
 
 /** Uint8Array subclasses (Buffer) compare as plain byte arrays. */

@@ -80,7 +80,7 @@ const schemas = {
     sealed: s.bytes(limits.uplinkBytesMax),
   }),
   storeActions: s.object({ actions: s.array(s.plain(), limits.storeBatchActionsMax) }),
-  storeSnapshot: s.object({ tables: s.plain() }),
+  storeSnapshot: s.object({ index: s.int(), tables: s.plain() }),
 } satisfies Record<string, Shape>;
 
 export type MessageType = keyof typeof schemas;
@@ -142,7 +142,7 @@ export interface MessageBodies {
   joinResponse: { ok: boolean; nodeId?: string; certPem?: string; caPem?: string; error?: string };
   gossip: { keyId: number; nonce: Uint8Array; sealed: Uint8Array };
   storeActions: { actions: unknown[] };
-  storeSnapshot: { tables: unknown };
+  storeSnapshot: { index: number; tables: unknown };
 }
 
 export type Message<T extends MessageType = MessageType> = {

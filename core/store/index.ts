@@ -1,0 +1,6 @@
+export * from "./actions.ts";
+export * from "./encoding.ts";
+export * from "./indexes.ts";
+export * from "./store.ts";
+export * from "./tx.ts";
+export * from "./watch.ts";
