@@ -88,6 +88,26 @@ export class TableIndexes<T extends { id: string }> {
     }
   }
 
+  /** Moves an object between keys, touching only the indexes whose keys changed. */
+  replace(old: T, next: T): void {
+    for (const [name, map] of this.maps) {
+      const def = this.defs[name]!;
+      const before = def(old);
+      const after = def(next);
+      if (before.length === after.length && before.every((k, i) => k === after[i])) continue;
+      for (const key of before) {
+        const ids = map.get(key);
+        ids?.delete(old.id);
+        if (ids?.size === 0) map.delete(key);
+      }
+      for (const key of after) {
+        const ids = map.get(key);
+        if (ids) ids.add(next.id);
+        else map.set(key, new Set([next.id]));
+      }
+    }
+  }
+
   lookup(q: Query): ReadonlySet<string> {
     const map = this.maps.get(q.index);
     if (!map) throw new Error(`store: unknown index ${q.index}`);

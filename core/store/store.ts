@@ -112,7 +112,8 @@ export class Store {
   private check(actions: readonly StoreAction[]): StoreError | undefined {
     const touched = new Set<string>();
     for (const a of actions) {
-      const problem = actionProblem(a);
+      // Shapes were checked where the actions arrived as bytes (decodeActions).
+      const problem = actionProblem(a, false);
       if (problem) return new StoreError("invalid", `invalid action: ${problem}`);
       const id = a.op === "delete" ? a.id : a.object.id;
       const key = `${a.table}/${id}`;
@@ -160,9 +161,9 @@ export class Store {
     }
     const object = deepFreeze({ ...a.object, version: index }) as ObjectOf["nodes"];
     const old = t.rows.get(object.id);
-    if (old) t.indexes.remove(old);
+    if (old) t.indexes.replace(old, object);
+    else t.indexes.add(object);
     t.rows.set(object.id, object);
-    t.indexes.add(object);
     return old
       ? { kind: "update", table: a.table, object, old, version: index }
       : { kind: "create", table: a.table, object, version: index };
