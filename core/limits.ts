@@ -17,12 +17,18 @@ export const limits = {
   labelValueLengthMax: 1024,
   constraintsPerServiceMax: 64,
   constraintLengthMax: 512,
+  /** Values in one `key in (a, b, …)` constraint. */
+  constraintSetValuesMax: 64,
   envPerContainerMax: 512,
   mountsPerContainerMax: 64,
   portsPerServiceMax: 256,
   argsPerContainerMax: 1024,
   replicasMax: 100_000,
   taskHistoryPerSlotMax: 100,
+
+  // Scheduler.
+  /** Filter reasons listed in one PENDING message before "and N more". */
+  pendingMessageReasonsMax: 8,
 
   // Store.
   /** Actions per store batch transaction before it is split (keeps Raft entries bounded). */
@@ -35,6 +41,17 @@ export const limits = {
   raftMessageBytesMax: 4 * 1024 * 1024,
   raftInflightMessagesMax: 256,
   raftSnapshotChunkBytesMax: 1024 * 1024,
+  /** Entry bytes per append message (etcd MaxSizePerMsg); one entry is always sent. */
+  raftAppendBytesMax: 1024 * 1024,
+  /** Uncommitted proposal bytes a leader holds before refusing more (etcd MaxUncommittedSize). */
+  raftUncommittedBytesMax: 64 * 1024 * 1024,
+  /** Committed entry bytes handed to the application per Ready. */
+  raftCommittedBytesPerReadyMax: 4 * 1024 * 1024,
+  /** ReadIndex requests a leader queues awaiting a heartbeat quorum. */
+  raftReadIndexPendingMax: 4096,
+  /** Default election timeout in ticks (randomised in [t, 2t)) and heartbeat interval. */
+  raftElectionTicksDefault: 10,
+  raftHeartbeatTicksDefault: 1,
 
   // Raft I/O (manager/raft): write-ahead log, snapshot files, peer transport.
   /** Largest CBOR payload of one WAL record: an entry's data plus its envelope. */
@@ -72,6 +89,15 @@ check(limits.raftEntryBytesMax <= limits.raftMessageBytesMax, "an entry must fit
 check(
   limits.raftSnapshotChunkBytesMax < limits.raftMessageBytesMax,
   "a snapshot chunk must fit in a message",
+);
+check(
+  limits.raftAppendBytesMax + limits.raftEntryBytesMax <= limits.raftMessageBytesMax,
+  "an append message (its byte budget plus one oversized entry) fits a raft message",
+);
+check(limits.raftEntryBytesMax <= limits.raftUncommittedBytesMax, "one entry fits uncommitted");
+check(
+  limits.raftHeartbeatTicksDefault < limits.raftElectionTicksDefault,
+  "heartbeats come more often than elections",
 );
 check(limits.messageBytesMax <= limits.raftMessageBytesMax, "a wire message fits a raft message");
 check(
