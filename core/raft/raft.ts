@@ -1,0 +1,411 @@
+// Raft as a deterministic state machine (etcd's design): the only inputs are tick(), step(msg)
+// and local requests; the only outputs are the outbox (msgs), read states and the log's
+// unstable tail, which RawNode hands to the driver as a Ready. No clock, timer, randomness
+// (an injected Rng draws election timeouts) or I/O happens here.
+//
+// Role logic lives beside this file: step-leader.ts, step-follower.ts (follower and both
+// candidate roles), replicate.ts (sending appends and snapshot chunks).
+
+import { assert } from "../errors.ts";
+import { limits } from "../limits.ts";
+import type { Rng } from "../rand.ts";
+import { RaftLog } from "./log.ts";
+import { msg } from "./message.ts";
+import { releasePendingReadIndex } from "./read-index.ts";
+import { ReadOnly } from "./read-only.ts";
+import { bcastAppend, bcastHeartbeat } from "./replicate.ts";
+import { stepCandidate, stepFollower } from "./step-follower.ts";
+import { stepLeader } from "./step-leader.ts";
+import type { Storage } from "./storage.ts";
+import { ProgressTracker } from "./tracker.ts";
+import {
+  type ConfChange,
+  type ConfState,
+  type Entry,
+  type HardState,
+  type Message,
+  type MessageType,
+  NONE,
+  type NodeId,
+  RaftError,
+  type ReadState,
+  type SoftState,
+  type StateType,
+} from "./types.ts";
+
+export interface RaftConfig {
+  id: NodeId;
+  storage: Storage;
+  rng: Rng;
+  /** Election timeout in ticks; each term draws a timeout in [electionTicks, 2*electionTicks). */
+  electionTicks?: number;
+  heartbeatTicks?: number;
+  /** The last index the application applied before a restart (default: the snapshot's). */
+  applied?: number;
+  preVote?: boolean;
+  checkQuorum?: boolean;
+  maxInflightMsgs?: number;
+  maxAppendBytes?: number;
+  maxUncommittedBytes?: number;
+  maxCommittedBytesPerReady?: number;
+  snapshotChunkBytes?: number;
+}
+
+export type CampaignType = "preElection" | "election" | "transfer";
+
+type StepFn = (r: Raft, m: Message) => void;
+
+export class Raft {
+  readonly id: NodeId;
+  term = 0;
+  vote: NodeId = NONE;
+  lead: NodeId = NONE;
+  state: StateType = "follower";
+  readonly log: RaftLog;
+  readonly tracker: ProgressTracker;
+  readonly rng: Rng;
+  readonly preVote: boolean;
+  readonly checkQuorum: boolean;
+  readonly electionTimeout: number;
+  readonly heartbeatTimeout: number;
+  readonly maxAppendBytes: number;
+  readonly maxUncommittedBytes: number;
+  readonly snapshotChunkBytes: number;
+  randomizedElectionTimeout = 0;
+  electionElapsed = 0;
+  heartbeatElapsed = 0;
+  leadTransferee: NodeId = NONE;
+  /** Index of the last membership change a leader appended; one may pend at a time (§4.1). */
+  pendingConfIndex = 0;
+  uncommittedBytes = 0;
+  readOnly: ReadOnly;
+  /** ReadIndex requests waiting for the first commit of this leader's term (§6.4). */
+  pendingReadIndexMessages: Message[] = [];
+  msgs: Message[] = [];
+  readStates: ReadState[] = [];
+  /** Follower: a snapshot being received chunk by chunk. */
+  incomingSnapshot: { key: string; chunks: Uint8Array[]; received: number } | undefined;
+  private stepFn: StepFn = stepFollower;
+
+  constructor(c: RaftConfig) {
+    assert(Number.isSafeInteger(c.id) && c.id > 0, "raft id is a positive integer");
+    this.id = c.id;
+    this.rng = c.rng;
+    this.preVote = c.preVote ?? true;
+    this.checkQuorum = c.checkQuorum ?? true;
+    this.electionTimeout = c.electionTicks ?? limits.raftElectionTicksDefault;
+    this.heartbeatTimeout = c.heartbeatTicks ?? limits.raftHeartbeatTicksDefault;
+    assert(this.heartbeatTimeout < this.electionTimeout, "heartbeat ticks < election ticks");
+    this.maxAppendBytes = c.maxAppendBytes ?? limits.raftAppendBytesMax;
+    this.maxUncommittedBytes = c.maxUncommittedBytes ?? limits.raftUncommittedBytesMax;
+    this.snapshotChunkBytes = c.snapshotChunkBytes ?? limits.raftSnapshotChunkBytesMax;
+    assert(this.snapshotChunkBytes <= limits.raftSnapshotChunkBytesMax, "snapshot chunk bound");
+    const perReady = c.maxCommittedBytesPerReady ?? limits.raftCommittedBytesPerReadyMax;
+    this.log = new RaftLog(c.storage, perReady);
+    this.tracker = new ProgressTracker(c.maxInflightMsgs ?? limits.raftInflightMessagesMax);
+    this.readOnly = new ReadOnly(limits.raftReadIndexPendingMax);
+    const { hardState, confState } = c.storage.initialState();
+    this.tracker.reset(confState, this.log.lastIndex() + 1);
+    this.loadHardState(hardState);
+    if (c.applied !== undefined && c.applied > 0) this.log.appliedTo(c.applied);
+    this.becomeFollower(this.term, NONE);
+  }
+
+  private loadHardState(hs: HardState): void {
+    assert(
+      hs.commit >= this.log.committed && hs.commit <= this.log.lastIndex(),
+      `hard state commit ${hs.commit} outside [${this.log.committed}, ${this.log.lastIndex()}]`,
+    );
+    this.log.committed = hs.commit;
+    this.term = hs.term;
+    this.vote = hs.vote;
+  }
+
+  softState(): SoftState {
+    return { lead: this.lead, state: this.state };
+  }
+
+  hardState(): HardState {
+    return { term: this.term, vote: this.vote, commit: this.log.committed };
+  }
+
+  /** Voters may campaign; learners and removed nodes never do. */
+  promotable(): boolean {
+    return this.tracker.isVoter(this.id);
+  }
+
+  /** Queues a message; fills in our id and, for all but local requests, our term. */
+  send(m: Message): void {
+    if (m.from === NONE) m.from = this.id; // a forwarded transfer keeps its transferee
+    const voteish = m.type === "vote" || m.type === "preVote";
+    const isResp = m.type === "voteResp" || m.type === "preVoteResp";
+    if (voteish || isResp) {
+      // Votes carry the campaign's term; pre-vote responses echo the asked-for term.
+      assert(m.term !== 0, `${m.type} needs a term`);
+    } else if (m.type !== "prop" && m.type !== "readIndex") {
+      m.term = this.term;
+    }
+    this.msgs.push(m);
+  }
+
+  // --- role changes -------------------------------------------------------------------------
+
+  reset(term: number): void {
+    if (this.term !== term) {
+      this.term = term;
+      this.vote = NONE;
+    }
+    this.lead = NONE;
+    this.electionElapsed = 0;
+    this.heartbeatElapsed = 0;
+    this.randomizedElectionTimeout = this.electionTimeout + this.rng.int(this.electionTimeout);
+    this.leadTransferee = NONE;
+    this.tracker.votes.clear();
+    const last = this.log.lastIndex();
+    for (const [id, pr] of this.tracker.progress) {
+      const learner = pr.isLearner;
+      pr.becomeProbe();
+      pr.match = id === this.id ? last : 0;
+      pr.next = last + 1;
+      pr.isLearner = learner;
+      pr.recentActive = id === this.id;
+    }
+    this.pendingConfIndex = 0;
+    this.uncommittedBytes = 0;
+    this.readOnly = new ReadOnly(limits.raftReadIndexPendingMax);
+    this.pendingReadIndexMessages = [];
+  }
+
+  becomeFollower(term: number, lead: NodeId): void {
+    this.stepFn = stepFollower;
+    this.reset(term);
+    this.lead = lead;
+    this.state = "follower";
+  }
+
+  /** Pre-vote (thesis §9.6): ask whether we could win before disturbing anyone's term. */
+  becomePreCandidate(): void {
+    assert(this.state !== "leader", "leader cannot become pre-candidate");
+    this.stepFn = stepCandidate;
+    this.tracker.votes.clear();
+    this.lead = NONE;
+    this.state = "preCandidate";
+  }
+
+  becomeCandidate(): void {
+    assert(this.state !== "leader", "leader cannot become candidate");
+    this.stepFn = stepCandidate;
+    this.reset(this.term + 1);
+    this.vote = this.id;
+    this.state = "candidate";
+  }
+
+  becomeLeader(): void {
+    assert(this.state !== "follower", "follower cannot become leader");
+    this.stepFn = stepLeader;
+    this.reset(this.term);
+    this.lead = this.id;
+    this.state = "leader";
+    this.tracker.progress.get(this.id)?.becomeReplicate();
+    // Earlier membership changes may still be uncommitted: wait for them (§4.1, etcd).
+    this.pendingConfIndex = this.log.lastIndex();
+    // A no-op of our term commits every earlier entry and enables ReadIndex (§3.6.2, §6.4).
+    this.appendEntries([{ term: 0, index: 0, type: "normal", data: new Uint8Array(0) }]);
+  }
+
+  // --- time -------------------------------------------------------------------------------
+
+  tick(): void {
+    if (this.state === "leader") this.tickHeartbeat();
+    else this.tickElection();
+  }
+
+  private tickElection(): void {
+    this.electionElapsed++;
+    if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
+      this.electionElapsed = 0;
+      this.hup("preElection");
+    }
+  }
+
+  private tickHeartbeat(): void {
+    this.heartbeatElapsed++;
+    this.electionElapsed++;
+    if (this.electionElapsed >= this.electionTimeout) {
+      this.electionElapsed = 0;
+      // Check-quorum (§6.2): a leader cut off from a majority steps down instead of lingering.
+      if (this.checkQuorum) this.checkQuorumActive();
+      if (this.state === "leader" && this.leadTransferee !== NONE) this.abortLeaderTransfer();
+    }
+    if (this.state !== "leader") return;
+    if (this.heartbeatElapsed >= this.heartbeatTimeout) {
+      this.heartbeatElapsed = 0;
+      bcastHeartbeat(this);
+    }
+  }
+
+  private checkQuorumActive(): void {
+    if (!this.tracker.quorumActive(this.id)) {
+      this.becomeFollower(this.term, NONE);
+      return;
+    }
+    for (const [id, pr] of this.tracker.progress) if (id !== this.id) pr.recentActive = false;
+  }
+
+  // --- elections ----------------------------------------------------------------------------
+
+  hup(t: CampaignType): void {
+    if (this.state === "leader" || !this.promotable()) return;
+    // A committed but unapplied membership change could change who may vote (etcd).
+    if (this.hasUnappliedConfChange()) return;
+    this.campaign(this.preVote && t === "preElection" ? "preElection" : t);
+  }
+
+  private hasUnappliedConfChange(): boolean {
+    if (this.log.committed <= this.log.applied) return false;
+    const lo = Math.max(this.log.applied + 1, this.log.firstIndex());
+    const ents = this.log.slice(lo, this.log.committed + 1, Number.MAX_SAFE_INTEGER);
+    return ents.some((e) => e.type === "conf");
+  }
+
+  campaign(t: CampaignType): void {
+    const pre = t === "preElection";
+    if (pre) this.becomePreCandidate();
+    else this.becomeCandidate();
+    const term = pre ? this.term + 1 : this.term;
+    if (this.poll(this.id, true) === "won") {
+      if (pre) this.campaign("election");
+      else this.becomeLeader();
+      return;
+    }
+    for (const id of this.tracker.voters) {
+      if (id === this.id) continue;
+      this.send(
+        msg({
+          type: pre ? "preVote" : "vote",
+          to: id,
+          term,
+          index: this.log.lastIndex(),
+          logTerm: this.log.lastTerm(),
+          transfer: t === "transfer" ? true : undefined,
+        }),
+      );
+    }
+  }
+
+  poll(id: NodeId, granted: boolean) {
+    this.tracker.recordVote(id, granted);
+    return this.tracker.tallyVotes().result;
+  }
+
+  // --- the log ------------------------------------------------------------------------------
+
+  /** Leader: stamps and appends entries, counting our own copy (flushed before any ack). */
+  appendEntries(ents: Entry[]): void {
+    const last = this.log.lastIndex();
+    const stamped = ents.map((e, i) => ({ ...e, term: this.term, index: last + 1 + i }));
+    this.log.append(stamped);
+    this.tracker.progress.get(this.id)?.maybeUpdate(this.log.lastIndex());
+    this.maybeCommit();
+  }
+
+  /** Advances the commit index to what a quorum stores, for entries of our term only. */
+  maybeCommit(): boolean {
+    const committed = this.log.maybeCommit(this.tracker.committed(), this.term);
+    if (committed) releasePendingReadIndex(this);
+    return committed;
+  }
+
+  abortLeaderTransfer(): void {
+    this.leadTransferee = NONE;
+  }
+
+  // --- stepping -----------------------------------------------------------------------------
+
+  step(m: Message): void {
+    if (m.term > this.term && !this.stepHigherTerm(m)) return;
+    if (m.term !== 0 && m.term < this.term) {
+      this.stepLowerTerm(m);
+      return;
+    }
+    if (m.type === "vote" || m.type === "preVote") {
+      this.handleVoteRequest(m);
+      return;
+    }
+    this.stepFn(this, m);
+  }
+
+  /** Returns false when the message must be ignored. */
+  private stepHigherTerm(m: Message): boolean {
+    if (m.type === "vote" || m.type === "preVote") {
+      // Leader lease (§4.2.3): while we hear from a leader, ignore disruptive candidates.
+      const inLease =
+        this.checkQuorum && this.lead !== NONE && this.electionElapsed < this.electionTimeout;
+      if (!m.transfer && inLease) return false;
+    }
+    if (m.type === "preVote") return true; // a pre-vote never changes our term
+    if (m.type === "preVoteResp" && !m.reject) return true; // the term moves when we win
+    const fromLeader = m.type === "app" || m.type === "heartbeat" || m.type === "snap";
+    this.becomeFollower(m.term, fromLeader ? m.from : NONE);
+    return true;
+  }
+
+  private stepLowerTerm(m: Message): void {
+    const fromLeader = m.type === "app" || m.type === "heartbeat";
+    if ((this.checkQuorum || this.preVote) && fromLeader) {
+      // A stale leader partitioned away would otherwise never learn of the new term; with
+      // pre-vote/check-quorum we may be ignoring its votes, so tell it (etcd).
+      this.send(msg({ type: "appResp", to: m.from }));
+    } else if (m.type === "preVote") {
+      this.send(msg({ type: "preVoteResp", to: m.from, term: this.term, reject: true }));
+    }
+  }
+
+  private handleVoteRequest(m: Message): void {
+    const canVote =
+      this.vote === m.from ||
+      (this.vote === NONE && this.lead === NONE) ||
+      (m.type === "preVote" && m.term > this.term);
+    const resp: MessageType = m.type === "vote" ? "voteResp" : "preVoteResp";
+    if (canVote && this.log.isUpToDate(m.index, m.logTerm)) {
+      // Persisted with the Ready before the response leaves (§3.8).
+      this.send(msg({ type: resp, to: m.from, term: m.term }));
+      if (m.type === "vote") {
+        this.electionElapsed = 0;
+        this.vote = m.from;
+      }
+    } else {
+      this.send(msg({ type: resp, to: m.from, term: this.term, reject: true }));
+    }
+  }
+
+  // --- membership ---------------------------------------------------------------------------
+
+  /** Applies a committed membership change; called by the driver as it applies the entry. */
+  applyConfChange(cc: ConfChange): ConfState {
+    this.tracker.applyConfChange(cc, this.log.lastIndex() + 1);
+    if (this.state === "leader") this.afterLeaderConfChange();
+    return this.tracker.confState();
+  }
+
+  private afterLeaderConfChange(): void {
+    if (!this.tracker.progress.has(this.id) || !this.promotable()) {
+      // Removed or demoted: stop leading; the remaining voters elect a leader (§4.2.2).
+      this.becomeFollower(this.term, NONE);
+      return;
+    }
+    if (this.leadTransferee !== NONE && !this.tracker.isVoter(this.leadTransferee)) {
+      this.abortLeaderTransfer();
+    }
+    // The quorum changed: entries may now be committed, and new members need the log.
+    this.maybeCommit();
+    bcastAppend(this);
+  }
+
+  /** Checks a local request is acceptable before it is proposed; throws RaftError if not. */
+  checkProposable(): void {
+    if (this.state !== "leader" && this.lead === NONE) {
+      throw new RaftError("proposalDropped", "no leader is known; retry later", true);
+    }
+  }
+}
