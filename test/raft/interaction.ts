@@ -54,7 +54,7 @@ export class Interaction {
     return this.out.join("\n");
   }
 
-  private dispatch(cmd: Command): void {
+  private dispatch(cmd: Command): unknown {
     const ids = cmd.args.map(Number);
     switch (cmd.name) {
       case "add-nodes":
