@@ -71,6 +71,8 @@ export const limits = {
   peerBackoffMaxMs: 2000,
   /** A peer connection that does not open (or say hello) within this is abandoned. */
   peerConnectTimeoutMs: 3000,
+  /** Inbound peer connections accepted at once; more are refused until some close. */
+  peerInboundConnectionsMax: 64,
 
   // Dispatcher.
   statusBatchItemsMax: 1000,

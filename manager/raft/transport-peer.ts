@@ -1,0 +1,180 @@
+// The outbound side of one peer: a bounded queue of encoded frames and one connection that
+// drains it, reconnecting with jittered exponential backoff. `enqueue` never waits: when the
+// queue is full, or the peer is known to be down, the frame is dropped and the caller told, so
+// Raft never blocks on a slow or dead peer (it retries through its own probes).
+
+import type net from "node:net";
+import type { PeerAddr, SocketFactory } from "./sockets.ts";
+import { encodeFrame } from "./transport-frame.ts";
+
+export interface PeerConfig {
+  selfId: number;
+  sockets: SocketFactory;
+  random: () => number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  connectTimeoutMs: number;
+  queueMessagesMax: number;
+  queueBytesMax: number;
+  frameBytesMax: number;
+  /** Called on every drop and failed connection: Raft's ReportUnreachable. */
+  unreachable: (peer: number, reason: string) => void;
+  log: (line: string) => void;
+}
+
+/** Equal jitter: half the capped exponential delay, plus a random part of the other half. */
+export function backoffDelayMs(
+  attempt: number,
+  baseMs: number,
+  maxMs: number,
+  random: () => number,
+): number {
+  const capped = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 30));
+  return capped / 2 + random() * (capped / 2);
+}
+
+type State = "connecting" | "connected" | "backoff" | "closed";
+
+export class PeerSender {
+  readonly id: number;
+  #addr: PeerAddr;
+  readonly #cfg: PeerConfig;
+  #state: State = "connecting";
+  #socket: net.Socket | undefined;
+  #queue: Buffer[] = [];
+  #queuedBytes = 0;
+  #waitingDrain = false;
+  #attempt = 0;
+  #timer: NodeJS.Timeout | undefined;
+  /** Counts for operators and tests. */
+  readonly stats = { sent: 0, dropped: 0, connects: 0 };
+
+  constructor(id: number, addr: PeerAddr, cfg: PeerConfig) {
+    this.id = id;
+    this.#addr = addr;
+    this.#cfg = cfg;
+    this.#connect();
+  }
+
+  get connected(): boolean {
+    return this.#state === "connected";
+  }
+
+  /** Queues one encoded frame. False (and reported) when dropped. Never blocks. */
+  enqueue(frame: Buffer): boolean {
+    // Queue while connected or first dialing; after a failure the peer counts as down until a
+    // connection succeeds, so messages are dropped at once instead of going stale in a queue.
+    if (this.#state === "closed" || (this.#state !== "connected" && this.#attempt > 0)) {
+      return this.#drop(`peer ${this.id} is unreachable (${this.#state})`);
+    }
+    const full =
+      this.#queue.length >= this.#cfg.queueMessagesMax ||
+      this.#queuedBytes + frame.length > this.#cfg.queueBytesMax;
+    if (full) return this.#drop(`queue to peer ${this.id} is full (${this.#queue.length} msgs)`);
+    this.#queue.push(frame);
+    this.#queuedBytes += frame.length;
+    this.#flush();
+    return true;
+  }
+
+  /** Points at a new address: drops the connection and dials the new one at once. */
+  setAddr(addr: PeerAddr): void {
+    this.#addr = addr;
+    this.#attempt = 0;
+    this.#teardown();
+    this.#connect();
+  }
+
+  close(): void {
+    this.#teardown();
+    this.#state = "closed";
+    this.#queue = [];
+    this.#queuedBytes = 0;
+  }
+
+  #connect(): void {
+    this.#state = "connecting";
+    const addr = this.#addr;
+    this.#cfg.sockets.connect(addr, this.#cfg.connectTimeoutMs).then(
+      (socket) => this.#onConnected(socket, addr),
+      (err: Error) => this.#onFailure(addr, `connect to ${fmt(addr)} failed: ${err.message}`),
+    );
+  }
+
+  #onConnected(socket: net.Socket, addr: PeerAddr): void {
+    if (this.#state !== "connecting" || addr !== this.#addr) {
+      socket.destroy(); // closed or re-addressed while dialing
+      return;
+    }
+    this.#socket = socket;
+    this.#state = "connected";
+    this.#attempt = 0;
+    this.stats.connects++;
+    socket.on("error", () => {}); // the close event that follows does the work
+    socket.on("close", () => {
+      if (this.#socket === socket) this.#onFailure(addr, `connection to ${fmt(addr)} closed`);
+    });
+    socket.on("drain", () => {
+      this.#waitingDrain = false;
+      this.#flush();
+    });
+    // The receiver learns who we are and checks the message is meant for it.
+    socket.write(encodeFrame({ v: 1, from: this.#cfg.selfId, to: this.id }, 256));
+    this.#flush();
+  }
+
+  #flush(): void {
+    const socket = this.#socket;
+    if (this.#state !== "connected" || !socket || this.#waitingDrain) return;
+    while (this.#queue.length > 0) {
+      const frame = this.#queue.shift()!;
+      this.#queuedBytes -= frame.length;
+      this.stats.sent++;
+      if (!socket.write(frame)) {
+        this.#waitingDrain = true; // the kernel buffer is full: the queue takes the rest
+        return;
+      }
+    }
+  }
+
+  #onFailure(addr: PeerAddr, reason: string): void {
+    if (this.#state === "closed" || addr !== this.#addr) return;
+    this.#teardown();
+    const lost = this.#queue.length;
+    this.stats.dropped += lost;
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    const delay = backoffDelayMs(
+      this.#attempt++,
+      this.#cfg.backoffBaseMs,
+      this.#cfg.backoffMaxMs,
+      this.#cfg.random,
+    );
+    this.#cfg.log(
+      `transport: peer ${this.id}: ${reason}; ${lost} queued message(s) dropped, ` +
+        `retrying in ${Math.round(delay)} ms`,
+    );
+    this.#cfg.unreachable(this.id, reason);
+    this.#state = "backoff";
+    this.#timer = setTimeout(() => this.#connect(), delay);
+  }
+
+  #drop(reason: string): false {
+    this.stats.dropped++;
+    this.#cfg.unreachable(this.id, reason);
+    return false;
+  }
+
+  #teardown(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const socket = this.#socket;
+    this.#socket = undefined;
+    this.#waitingDrain = false;
+    socket?.destroy();
+  }
+}
+
+function fmt(addr: PeerAddr): string {
+  return `${addr.host}:${addr.port}`;
+}
