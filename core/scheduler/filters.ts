@@ -1,0 +1,88 @@
+// The feasibility pipeline. Each link either rejects a node (capacity 0, with a reason the
+// explanation counts) or bounds how many tasks of the group it can still take. Links run
+// cheapest first, so most rejected nodes cost a field compare; the first link that rejects
+// is the one counted, as in Nomad.
+
+import { firstUnsatisfied } from "../constraint/match.ts";
+import { type NormalPlatform, platformSatisfies } from "../constraint/platform.ts";
+import type { Constraint, Target } from "../constraint/types.ts";
+import type { NodeInfo, Reservation } from "./node-info.ts";
+
+/** Everything the pipeline needs about a group of tasks (one service, one spec version). */
+export interface Group {
+  readonly serviceId: string;
+  readonly specVersion: number;
+  readonly reservation: Reservation;
+  readonly platforms: readonly NormalPlatform[];
+  readonly constraints: readonly Constraint[];
+  /** Host ports every task of the group publishes, as `80/tcp`. */
+  readonly hostPorts: readonly string[];
+  /** 0 means no limit. */
+  readonly maxReplicasPerNode: number;
+  readonly spread: readonly Target[];
+}
+
+/** Reasons, in pipeline order; `constraint:<i>` and `port:<80/tcp>` carry a detail. */
+export type Reason =
+  | "not-ready"
+  | "not-active"
+  | "memory"
+  | "cpu"
+  | "platform"
+  | `constraint:${number}`
+  | `port:${string}`
+  | "max-replicas"
+  | "";
+
+export interface Fit {
+  /** How many more tasks of the group fit (0: rejected). Infinity when nothing bounds it. */
+  capacity: number;
+  /** Why it is rejected, or which link bounds the capacity ("" when none does). */
+  reason: Reason;
+}
+
+const reject = (reason: Reason): Fit => ({ capacity: 0, reason });
+
+export function fit(info: NodeInfo, g: Group): Fit {
+  // 1. Ready and active first: two field compares, and a down, paused or drained node can
+  //    take nothing whatever else is true of it.
+  if (info.node.status.state !== "ready") return reject("not-ready");
+  if (info.node.spec.availability !== "active") return reject("not-active");
+  // 2. Resources: two divisions against the node's free reservations. Cheap, and on small
+  //    boards the most common reason a node is full.
+  const out: Fit = { capacity: Number.POSITIVE_INFINITY, reason: "" };
+  if (!bound(out, perNode(info.freeMemoryBytes, g.reservation.memoryBytes), "memory")) return out;
+  if (!bound(out, perNode(info.freeNanoCPUs, g.reservation.nanoCPUs), "cpu")) return out;
+  // 3. Platform: a few string compares on the pre-normalised platform; a node of the wrong
+  //    architecture cannot run the image at all.
+  if (g.platforms.length > 0 && !g.platforms.some((p) => platformSatisfies(info.platform, p))) {
+    return reject("platform");
+  }
+  // 4. Constraints: label lookups and string or glob matches, dearer than the above.
+  const failed = firstUnsatisfied(g.constraints, info.node);
+  if (failed >= 0) return reject(`constraint:${failed}`);
+  // 5. Host ports: set lookups per published port; a node can hold one task per fixed port.
+  for (const port of g.hostPorts) if (info.hostPorts.has(port)) return reject(`port:${port}`);
+  if (g.hostPorts.length > 0 && !bound(out, 1, `port:${g.hostPorts[0]}`)) return out;
+  // 6. Max replicas per node last: it depends on the service's count on the node, which the
+  //    group's own placements change; it only bounds nodes that passed everything else.
+  if (g.maxReplicasPerNode > 0) {
+    const room = g.maxReplicasPerNode - (info.perService.get(g.serviceId) ?? 0);
+    if (!bound(out, Math.max(0, room), "max-replicas")) return out;
+  }
+  return out;
+}
+
+/** How many reservations of `want` fit in `free`; no reservation never limits. */
+function perNode(free: number, want: number): number {
+  return want > 0 ? Math.floor(free / want) : Number.POSITIVE_INFINITY;
+}
+
+/** Lowers `out` to `n` (naming `reason`) when n is smaller; false when n rejects the node. */
+function bound(out: Fit, n: number, reason: Reason): boolean {
+  if (n < out.capacity) {
+    out.capacity = Math.max(0, n);
+    out.reason = reason;
+  }
+  return n >= 1;
+}
