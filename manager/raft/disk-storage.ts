@@ -142,7 +142,7 @@ export class DiskStorage implements WritableStorage {
       const metadata = { index: i, term: this.term(i), confState: cloneConf(confState) };
       await this.#snaps.save({ metadata, data });
       this.#wal.append([snapshotRecord(metadata, false)]);
-      await this.#wal.sync();
+      await this.#syncWal();
       const snap = this.#memory.createSnapshot(i, confState, data);
       await this.#release(i);
       return snap;

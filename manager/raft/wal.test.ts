@@ -187,3 +187,22 @@ test("cutting the last segment anywhere keeps exactly the whole frames before th
     { numRuns: 40 },
   );
 });
+
+test("a damaged header with only its own batch after it is the torn last write", async () => {
+  await writeBatches([[rec(1)], [rec(2), rec(3)]]);
+  const bytes = readFileSync(seg(0));
+  const second = bytes.length / 3; // three frames of equal size
+  bytes[second + 2]! ^= 0x10; // rec(2)'s length field: its header checksum fails
+  writeFileSync(seg(0), bytes);
+  const { values, torn } = await reopen();
+  assert.deepEqual(values, [rec(1)], "rec(3) shares the unfinished batch, so it goes too");
+  assert.match((torn as { reason: string }).reason, /header checksum mismatch/);
+});
+
+test("a damaged header followed by a later batch than its own can be is a hard error", async () => {
+  await writeBatches([[rec(1)], [rec(2)], [rec(3)]]);
+  const bytes = readFileSync(seg(0));
+  bytes[bytes.length / 3 + 2]! ^= 0x10;
+  writeFileSync(seg(0), bytes);
+  await assert.rejects(Wal.open(dir, { log }), { name: "WalError", code: "corrupt_log" });
+});
