@@ -4,3 +4,4 @@ export * from "./indexes.ts";
 export * from "./store.ts";
 export * from "./tx.ts";
 export * from "./watch.ts";
+export * from "./writer.ts";
