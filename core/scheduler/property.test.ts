@@ -64,35 +64,15 @@ const fleetArb = fc.record({
 
 type Fleet = ReturnType<typeof build>;
 
-function build(f: {
-  nodes: {
-    state: string;
-    availability: string;
-    zone: string | undefined;
-    storage: string;
-    memoryBytes: number;
-    nanoCPUs: number;
-    arch: string;
-  }[];
-  running: { node: number; service: string; mem: number }[];
-  group: {
-    n: number;
-    constraints: string[];
-    spread: string[];
-    maxReplicasPerNode: number;
-    memoryBytes: number;
-    nanoCPUs: number;
-    port: boolean;
-    amd64Only: boolean;
-  };
-  seed: number;
-}) {
+type FleetInput = typeof fleetArb extends fc.Arbitrary<infer T> ? T : never;
+
+function build(f: FleetInput) {
   const nodes = f.nodes.map((o, i) => {
     const labels: Record<string, string> = { storage: o.storage };
     if (o.zone !== undefined) labels.zone = o.zone;
     return makeNode(`n${i}`, {
-      state: o.state as Node["status"]["state"],
-      availability: o.availability as Node["spec"]["availability"],
+      state: o.state,
+      availability: o.availability,
       labels,
       memoryBytes: o.memoryBytes,
       nanoCPUs: o.nanoCPUs,
@@ -112,7 +92,7 @@ function build(f: {
   const g = f.group;
   const template = makeTemplate({
     constraints: g.constraints,
-    spread: g.spread,
+    spread: [...g.spread],
     maxReplicasPerNode: g.maxReplicasPerNode,
     memoryBytes: g.memoryBytes,
     nanoCPUs: g.nanoCPUs,
