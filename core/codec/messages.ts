@@ -79,7 +79,10 @@ const schemas = {
     nonce: s.bytes(24, 12),
     sealed: s.bytes(limits.uplinkBytesMax),
   }),
-  storeActions: s.object({ actions: s.array(s.plain(), limits.storeBatchActionsMax) }),
+  storeActions: s.object(
+    { actions: s.array(s.plain(), limits.storeBatchActionsMax) },
+    { requestId: s.string(64, 1) },
+  ),
   storeSnapshot: s.object({ index: s.int(), tables: s.plain() }),
 } satisfies Record<string, Shape>;
 
@@ -141,7 +144,7 @@ export interface MessageBodies {
   };
   joinResponse: { ok: boolean; nodeId?: string; certPem?: string; caPem?: string; error?: string };
   gossip: { keyId: number; nonce: Uint8Array; sealed: Uint8Array };
-  storeActions: { actions: unknown[] };
+  storeActions: { actions: unknown[]; requestId?: string };
   storeSnapshot: { index: number; tables: unknown };
 }
 

@@ -10,12 +10,15 @@ import { actionProblem, type StoreAction, tableNames } from "./actions.ts";
 import { objectProblem } from "./shapes.ts";
 import type { Store } from "./store.ts";
 
-export function encodeActions(actions: readonly StoreAction[]): Uint8Array {
-  return encodeMessage("storeActions", { actions: [...actions] }, limits.raftEntryBytesMax);
+/** Encodes a transaction for a Raft entry; `requestId` lets the proposer find its commit. */
+export function encodeActions(actions: readonly StoreAction[], requestId?: string): Uint8Array {
+  const body =
+    requestId === undefined ? { actions: [...actions] } : { actions: [...actions], requestId };
+  return encodeMessage("storeActions", body, limits.raftEntryBytesMax);
 }
 
 export type DecodedActions =
-  | { ok: true; actions: StoreAction[] }
+  | { ok: true; actions: StoreAction[]; requestId?: string }
   | { ok: false; error: CodecError };
 
 export function decodeActions(bytes: Uint8Array): DecodedActions {
@@ -26,7 +29,9 @@ export function decodeActions(bytes: Uint8Array): DecodedActions {
     if (problem)
       return { ok: false, error: new CodecError("bad_shape", `actions[${i}]: ${problem}`) };
   }
-  return { ok: true, actions: r.message.actions as StoreAction[] };
+  const { requestId } = r.message;
+  const actions = r.message.actions as StoreAction[];
+  return requestId === undefined ? { ok: true, actions } : { ok: true, actions, requestId };
 }
 
 function canonical(v: unknown): unknown {
