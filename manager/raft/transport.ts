@@ -22,7 +22,11 @@ export interface TransportOptions {
   id: number;
   /** Where to accept peers; port 0 picks a free one (see `address`). */
   listen: PeerAddr;
-  /** Every message a peer sent, with the sender's id from its connection's hello. */
+  /**
+   * Every message a peer sent, with the sender's id from its connection's hello. The value is
+   * untrusted CBOR: validate it and drop what is bad. A throw here is taken for a bug and is not
+   * caught (crash loudly); only the transport's own TransportErrors cost just the connection.
+   */
   onMessage: (from: number, msg: unknown) => void;
   /** A message to `peer` was dropped or its connection failed: Raft's ReportUnreachable. */
   onUnreachable?: (peer: number, reason: string) => void;

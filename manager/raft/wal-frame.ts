@@ -8,6 +8,7 @@
 // batch was completely on disk: that is how recovery tells a torn tail (never acknowledged)
 // from corruption of acknowledged records (a hard error).
 
+import { assert } from "../../core/errors.ts";
 import { limits } from "../../core/limits.ts";
 import { crc32c } from "./crc32c.ts";
 
@@ -40,6 +41,8 @@ export function writeFrame(
   payload: Uint8Array,
   batch: number,
 ): number {
+  assert(batch >= 0 && batch <= 0xffffffff, "batch fits its u32 field");
+  assert(payload.length > 0 && payload.length <= limits.walRecordBytesMax, "record size bounded");
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   view.setUint32(at, payload.length, true);
   view.setUint32(at + 4, batch, true);

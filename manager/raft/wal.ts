@@ -69,6 +69,7 @@ export class Wal {
   #pending: Uint8Array[] = [];
   #chain: Promise<void> = Promise.resolve();
   #failed: WalError | undefined;
+  #closed = false;
 
   private constructor(dir: string, options: WalOptions, tail: OpenTail, segments: number[]) {
     this.dir = dir;
@@ -147,9 +148,11 @@ export class Wal {
   /** Waits for a running sync and closes the file. Records never synced are not written. */
   async close(): Promise<void> {
     await this.#chain;
+    if (this.#closed) return;
+    this.#closed = true;
     this.#pending = [];
-    await this.#file.close();
     this.#failed ??= new WalError("closed", "the log is closed");
+    await this.#file.close();
   }
 
   async #flush(): Promise<void> {
@@ -304,7 +307,7 @@ async function truncateTail(
   try {
     const { size } = await fh.stat();
     await fh.truncate(scan.goodBytes);
-    await fh.datasync();
+    await fh.sync(); // a size change is metadata: full fsync, not fdatasync
     const torn = {
       file,
       offset: scan.goodBytes,
