@@ -20,7 +20,7 @@ import {
   snapshotRecord,
 } from "./disk-storage-replay.ts";
 import { SnapshotFileError, SnapshotFiles } from "./snapshot-files.ts";
-import type { TornTail, WalRecord } from "./wal.ts";
+import type { TornTail, WalPosition, WalRecord } from "./wal.ts";
 import { segmentFileName, Wal } from "./wal.ts";
 
 export interface DiskStorageOptions {
@@ -110,6 +110,11 @@ export class DiskStorage implements WritableStorage {
   }
   snapshot(): Snapshot {
     return this.#memory.snapshot();
+  }
+
+  /** Where the durable log ends (for metrics, and for crash tests that damage what follows). */
+  get walPosition(): WalPosition {
+    return this.#wal.position;
   }
 
   /**

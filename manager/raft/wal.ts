@@ -36,6 +36,11 @@ export interface TornTail {
   reason: string;
 }
 
+export interface WalPosition {
+  segment: number;
+  bytes: number;
+}
+
 export interface WalOptions {
   /** Rotation bound; defaults to limits.walSegmentBytesMax. */
   segmentBytesMax?: number;
@@ -116,6 +121,11 @@ export class Wal {
   /** Sequence numbers of the segments on disk, oldest first. */
   get segments(): readonly number[] {
     return this.#segments;
+  }
+
+  /** End of the durable records: the current segment and its synced length in bytes. */
+  get position(): WalPosition {
+    return { segment: this.segment, bytes: this.#size };
   }
 
   /**

@@ -1,6 +1,7 @@
 // Crash test on the real disk: a child process saves Readys under load and acknowledges each
-// one after its fsync; we SIGKILL it at a random moment, recover, and check that every
-// acknowledged entry is present and intact. The same data dir goes through every round, so
+// one after its fsync; we SIGKILL it at a random moment, sometimes tear the unacknowledged last
+// write (crash-damage.ts), recover, and check that every acknowledged entry is present and
+// intact. The same data dir goes through every round, so
 // recovery-then-continue is tested too. The seed is printed; FLEET_CRASH_SEED replays it.
 
 import assert from "node:assert/strict";
@@ -11,12 +12,14 @@ import { dirname, join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { DiskStorage } from "../../manager/raft/disk-storage.ts";
+import { type AckedPosition, type Damage, damageTail } from "./crash-damage.ts";
 import { payloadOf, snapshotDataOf } from "./crash-writer.ts";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const rounds = 6;
+const rounds = 8;
 const roundTimeoutMs = 15_000;
 const segmentBytesMax = 64 * 1024;
+const damages: Damage[] = ["none", "zeros", "cut", "flip"];
 
 function prng(seed: number): () => number {
   let s = seed >>> 0;
@@ -31,6 +34,7 @@ function prng(seed: number): () => number {
 
 interface Round {
   acked: number;
+  position: AckedPosition;
   started: number;
   torn: number;
 }
@@ -42,7 +46,7 @@ function runAndKill(dataDir: string, killAfterAcks: number, extraDelayMs: number
     ["--import", "tsx", join(here, "crash-writer.ts"), dataDir, String(segmentBytesMax)],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
-  const round: Round = { acked: 0, started: -1, torn: 0 };
+  const round: Round = { acked: 0, position: { segment: 0, bytes: 0 }, started: -1, torn: 0 };
   let stderr = "";
   child.stderr.on("data", (d) => {
     stderr += d;
@@ -59,9 +63,12 @@ function runAndKill(dataDir: string, killAfterAcks: number, extraDelayMs: number
       const lines = buffered.split("\n");
       buffered = lines.pop()!;
       for (const line of lines) {
-        const [word, n, , torn] = line.split(" ");
-        if (word === "start") [round.started, round.torn] = [Number(n), Number(torn)];
-        if (word === "ack") round.acked = Math.max(round.acked, Number(n));
+        const [word, n, a, b] = line.split(" ");
+        if (word === "start") [round.started, round.torn] = [Number(n), Number(b)];
+        if (word === "ack") {
+          round.acked = Number(n);
+          round.position = { segment: Number(a), bytes: Number(b) };
+        }
         if (word === "ack" && ++acks === killAfterAcks) {
           setTimeout(() => child.kill("SIGKILL"), extraDelayMs);
         }
@@ -75,9 +82,10 @@ function runAndKill(dataDir: string, killAfterAcks: number, extraDelayMs: number
   });
 }
 
-async function checkRecovered(dataDir: string, acked: number): Promise<number> {
+async function checkRecovered(dataDir: string, acked: number, damage: Damage): Promise<number> {
   const s = await DiskStorage.open(dataDir, { segmentBytesMax, log: () => {} });
   try {
+    if (damage !== "none") assert.ok(s.recovery.torn, `the ${damage} tail was reported`);
     assert.ok(s.lastIndex() >= acked, `acked ${acked} but recovered only ${s.lastIndex()}`);
     const snap = s.snapshot();
     const first = s.firstIndex();
@@ -102,20 +110,23 @@ test("every acknowledged entry survives SIGKILL during writes", async () => {
   const dataDir = mkdtempSync(join(tmpdir(), "fleet-crash-"));
   try {
     let recovered = 0;
-    let tornRounds = 0;
+    let damaged = 0;
     for (let r = 0; r < rounds; r++) {
       const killAfter = 1 + Math.floor(rand() * 400);
       const delay = Math.floor(rand() * 30);
       const round = await runAndKill(dataDir, killAfter, delay);
       assert.equal(round.started, recovered, "the writer starts where recovery left off");
-      if (round.torn > 0) tornRounds++;
-      recovered = await checkRecovered(dataDir, round.acked);
+      const wal = join(dataDir, "raft", "wal");
+      const asked = damages[Math.floor(rand() * damages.length)]!;
+      const damage = damageTail(wal, round.position, asked, rand);
+      if (damage !== "none") damaged++;
+      recovered = await checkRecovered(dataDir, round.acked, damage);
       console.log(
-        `round ${r}: acked ${round.acked}, recovered ${recovered}, ` +
-          `segments ${readdirSync(join(dataDir, "raft", "wal")).length}`,
+        `round ${r}: acked ${round.acked}, damage ${damage}, recovered ${recovered}, ` +
+          `segments ${readdirSync(wal).length}`,
       );
     }
-    console.log(`torn tails seen at restart: ${tornRounds} of ${rounds - 1}`);
+    console.log(`rounds with a damaged tail: ${damaged} of ${rounds}`);
   } catch (err) {
     console.log(`crash test failed with seed ${seed}`);
     throw err;

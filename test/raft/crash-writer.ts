@@ -1,7 +1,9 @@
 // Child process of the crash test: opens DiskStorage in argv[2], then saves Readys of entries
 // as fast as it can and prints `ack <index>` after each save's fsync returned. The parent
 // SIGKILLs it at a random moment. Every entry's bytes derive from its index, so the parent can
-// check contents after recovery. Bounded: stops by itself after entriesMax or timeMs.
+// check contents after recovery. Each ack also names where the durable log ended (segment,
+// bytes), so the parent can damage only what was never acknowledged. Bounded: stops by itself
+// after entriesMax or timeMs.
 //   node --import tsx test/raft/crash-writer.ts <dataDir> <segmentBytesMax>
 
 import type { Entry } from "../../core/raft/types.ts";
@@ -44,7 +46,8 @@ async function main(): Promise<void> {
     }
     const last = next - 1;
     await s.save({ entries: ents, hardState: { term: 1, vote: 1, commit: last } });
-    process.stdout.write(`ack ${last}\n`);
+    const { segment, bytes } = s.walPosition;
+    process.stdout.write(`ack ${last} ${segment} ${bytes}\n`);
     batch = (batch % 16) + 1;
     const snapAt = last - snapshotTail;
     if (snapAt - s.snapshot().metadata.index >= snapshotEvery) {
