@@ -154,3 +154,17 @@ test("a record from an unknown future format is a hard error, not skipped", asyn
     code: "bad_record",
   });
 });
+
+test("a deleted log beside snapshot files is refused, not silently restarted empty", async () => {
+  const s = await DiskStorage.open(dataDir, { log });
+  await s.save({ entries: ents(1, 5, 1), hardState: { term: 3, vote: 2, commit: 5 } });
+  await s.createSnapshot(5, conf, new Uint8Array([5]));
+  await s.close();
+  rmSync(walDir(), { recursive: true });
+  for (let attempt = 0; attempt < 2; attempt++) {
+    await assert.rejects(DiskStorage.open(dataDir, { log }), {
+      name: "ReplayError",
+      code: "wal_missing",
+    });
+  }
+});

@@ -9,7 +9,10 @@ import { emptyHardState } from "../../core/raft/types.ts";
 import type { WalRecord } from "./wal.ts";
 
 export class ReplayError extends FleetError {
-  constructor(code: "bad_record" | "log_gap" | "snapshot_unreadable", message: string) {
+  constructor(
+    code: "bad_record" | "log_gap" | "snapshot_unreadable" | "wal_missing",
+    message: string,
+  ) {
     super("disk-storage", code, message, false);
     this.name = "ReplayError";
   }

@@ -73,6 +73,7 @@ export class DiskStorage implements WritableStorage {
     const dir = join(dataDir, "raft");
     const snaps = await SnapshotFiles.open(join(dir, "snap"), { keep: options.snapshotsKept, log });
     let self: DiskStorage | undefined;
+    if (!(await Wal.exists(join(dir, "wal")))) await refuseLostLog(snaps);
     const { wal, records, torn } = await Wal.open(join(dir, "wal"), {
       segmentBytesMax: options.segmentBytesMax,
       log,
@@ -237,6 +238,21 @@ interface Parts {
   snaps: SnapshotFiles;
   memory: MemoryStorage;
   segmentMaxIndex: Map<number, number>;
+}
+
+/**
+ * A new, empty log beside existing snapshot files means the log was deleted: starting empty
+ * would forget this manager's term and vote (thesis §3.8), so refuse. (A crash during the very
+ * first save leaves an empty segment, not a missing one, and opens normally.)
+ */
+async function refuseLostLog(snaps: SnapshotFiles): Promise<void> {
+  const files = await snaps.list();
+  if (files.length === 0) return;
+  throw new ReplayError(
+    "wal_missing",
+    `no WAL segments but ${files.length} snapshot file(s) in ${snaps.dir}: the log was ` +
+      "deleted; restore it from backup or rebuild this manager from a healthy peer",
+  );
 }
 
 /** The newest snapshot the log names that loads and verifies; older ones are the fallback. */

@@ -113,6 +113,16 @@ export class Wal {
     return { wal, records, torn };
   }
 
+  /** Whether `dir` holds any segment, without creating anything. */
+  static async exists(dir: string): Promise<boolean> {
+    try {
+      return (await readdir(dir)).some((n) => segmentPattern.test(n));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
+      throw err;
+    }
+  }
+
   /** Sequence number of the segment new records go to. */
   get segment(): number {
     return this.#segments.at(-1)!;
