@@ -37,6 +37,12 @@ export class Store {
     return fn(new ReadTransaction(this.tables));
   }
 
+  /** A write transaction over the store, or over `base` (a parent transaction) when given.
+   * Its `actions` can be applied later; writers that commit through Raft use this. */
+  beginWrite(base?: ReadTx): WriteTransaction {
+    return new WriteTransaction(this.tables, base);
+  }
+
   /** Runs a write transaction and returns its actions; the store is unchanged. */
   prepare(fn: (tx: WriteTx) => void): StoreAction[] {
     const tx = new WriteTransaction(this.tables);

@@ -1,0 +1,362 @@
+// The Raft driver: one manager's consensus loop around the pure core (etcd's contract).
+//
+//   timer -> tick;  peer frame -> step;  write -> propose
+//   while hasReady: persist (one fsync) -> send -> apply to the store -> advance   (§3.8, §10.2.1)
+//
+// Proposals carry a request id; the writer that proposed waits for that entry to be applied.
+
+import { randomBytes } from "node:crypto";
+import { FleetError } from "../../core/errors.ts";
+import { bootstrapState } from "../../core/raft/bootstrap.ts";
+import { RawNode, type Status } from "../../core/raft/rawnode.ts";
+import type { ConfChange, Message, NodeId, Ready } from "../../core/raft/types.ts";
+import { createRng } from "../../core/rand.ts";
+import type { StoreAction, StoreError } from "../../core/store/actions.ts";
+import { encodeActions, encodeSnapshot } from "../../core/store/encoding.ts";
+import type { Store } from "../../core/store/store.ts";
+import { applyEntry, applySnapshot } from "./apply.ts";
+import { DiskStorage } from "./disk-storage.ts";
+import { forceNewCluster } from "./force-new-cluster.ts";
+import { type PeerAddr, Transport } from "./transport.ts";
+import { raftMessageProblem, toWire } from "./wire.ts";
+
+export interface RaftNodeOptions {
+  id: NodeId;
+  dataDir: string;
+  listen: PeerAddr;
+  store: Store;
+  /** Known peer addresses (founders, or the members a joining node is told about). */
+  peers?: ReadonlyMap<NodeId, PeerAddr>;
+  /** With an empty data dir: found a new cluster of these voters. Absent: wait to be added. */
+  bootstrap?: readonly NodeId[];
+  /** Restart a survivor of a lost quorum as a one-member cluster with its data (§ docs). */
+  forceNewCluster?: boolean;
+  tickMs?: number;
+  electionTicks?: number;
+  heartbeatTicks?: number;
+  /** Take a snapshot every this many applied entries... */
+  snapshotEntries?: number;
+  /** ...keeping this many entries behind it for slow followers. */
+  snapshotTailEntries?: number;
+  proposalTimeoutMs?: number;
+  seed?: number;
+  log?: (line: string) => void;
+  /** A disk write failed: durability can no longer be promised, the node has stopped. */
+  onFatal?: (err: Error) => void;
+  onLeaderChange?: (leader: NodeId, term: number) => void;
+}
+
+interface Waiter {
+  resolve: () => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+export class RaftNode {
+  readonly id: NodeId;
+  readonly store: Store;
+  readonly #opts: RaftNodeOptions;
+  readonly #storage: DiskStorage;
+  readonly #node: RawNode;
+  #transport!: Transport;
+  readonly #peers = new Map<NodeId, PeerAddr>();
+  /** Members the transport currently connects to. */
+  readonly #linked = new Set<NodeId>();
+  readonly #waiters = new Map<string, Waiter>();
+  readonly #bootNonce = randomBytes(6).toString("hex");
+  #seq = 0;
+  #ticker: NodeJS.Timeout | undefined;
+  #pumping = false;
+  #again = false;
+  #stopped = false;
+  #lastSnapshotIndex: number;
+  #leader: NodeId = 0;
+  readonly #log: (line: string) => void;
+
+  private constructor(opts: RaftNodeOptions, storage: DiskStorage, node: RawNode) {
+    this.id = opts.id;
+    this.store = opts.store;
+    this.#opts = opts;
+    this.#storage = storage;
+    this.#node = node;
+    this.#log = opts.log ?? ((l) => console.error(l));
+    this.#lastSnapshotIndex = storage.snapshot().metadata.index;
+    for (const [id, addr] of opts.peers ?? []) this.#peers.set(id, addr);
+  }
+
+  static async start(opts: RaftNodeOptions): Promise<RaftNode> {
+    const log = opts.log ?? ((l: string) => console.error(l));
+    const storage = await DiskStorage.open(opts.dataDir, { log });
+    if (storage.recovery.torn)
+      log(`raft: recovered a torn WAL tail: ${JSON.stringify(storage.recovery.torn)}`);
+    if (opts.forceNewCluster) await forceNewCluster(storage, opts.id, log);
+    else if (storage.lastIndex() === 0 && opts.bootstrap) {
+      const { snapshot, hardState } = bootstrapState(opts.bootstrap);
+      await storage.save({ snapshot, hardState });
+    }
+    const snap = storage.snapshot();
+    const problem = applySnapshot(opts.store, snap);
+    if (problem) throw new FleetError("raft", "bad_snapshot", problem);
+    const node = new RawNode({
+      id: opts.id,
+      storage,
+      rng: createRng(opts.seed ?? randomBytes(4).readUInt32LE()),
+      electionTicks: opts.electionTicks ?? 10,
+      heartbeatTicks: opts.heartbeatTicks ?? 1,
+      applied: snap.metadata.index,
+      preVote: true,
+      checkQuorum: true,
+    });
+    const self = new RaftNode(opts, storage, node);
+    self.#transport = await Transport.start({
+      id: opts.id,
+      listen: opts.listen,
+      onMessage: (from, m) => self.#onMessage(from, m),
+      log,
+    });
+    self.#syncPeers();
+    self.#ticker = setInterval(() => self.#tick(), opts.tickMs ?? 100);
+    if (
+      snap.metadata.confState.voters.length === 1 &&
+      snap.metadata.confState.voters[0] === opts.id
+    ) {
+      node.campaign(); // a lone voter need not wait out an election timeout
+    }
+    // Apply what is already durable and committed before anyone reads this replica.
+    self.#pumping = true;
+    await self.#pump().finally(() => {
+      self.#pumping = false;
+    });
+    self.#kick();
+    return self;
+  }
+
+  /** Where peers reach this node. */
+  get address(): PeerAddr {
+    return this.#transport.address;
+  }
+
+  get leader(): NodeId {
+    return this.#leader;
+  }
+
+  get isLeader(): boolean {
+    return this.#node.state === "leader";
+  }
+
+  status(): Status {
+    return this.#node.status();
+  }
+
+  /** Tells the transport where a member lives (the manager learns it from the store). */
+  setPeer(id: NodeId, addr: PeerAddr): void {
+    if (id === this.id) return;
+    const known = this.#peers.get(id);
+    this.#peers.set(id, addr);
+    if (!known) this.#transport.addPeer(id, addr);
+    else if (known.host !== addr.host || known.port !== addr.port)
+      this.#transport.updatePeer(id, addr);
+  }
+
+  /**
+   * Proposes a transaction's actions and resolves once they are applied here. Rejects with the
+   * store's verdict (e.g. "update out of sequence") or a retryable error.
+   */
+  propose(actions: readonly StoreAction[]): Promise<void> {
+    if (this.#stopped) return Promise.reject(stoppedError());
+    const requestId = `${this.id}.${this.#bootNonce}.${++this.#seq}`;
+    const data = encodeActions(actions, requestId);
+    return new Promise<void>((resolve, reject) => {
+      try {
+        this.#node.propose(data);
+      } catch (err) {
+        reject(err);
+        return;
+      }
+      const timeoutMs = this.#opts.proposalTimeoutMs ?? 10_000;
+      const timer = setTimeout(() => {
+        this.#waiters.delete(requestId);
+        reject(
+          new FleetError(
+            "raft",
+            "timeout",
+            `proposal not applied within ${timeoutMs} ms; it may still commit`,
+            true,
+          ),
+        );
+      }, timeoutMs);
+      this.#waiters.set(requestId, { resolve, reject, timer });
+      this.#kick();
+    });
+  }
+
+  /** Proposes a membership change (leader only); resolves when it is applied here. */
+  changeMembership(cc: ConfChange, addr?: PeerAddr): Promise<void> {
+    if (addr) this.setPeer(cc.nodeId, addr);
+    this.#node.proposeConfChange(cc);
+    const target = this.#storage.lastIndex() + 1;
+    this.#kick();
+    return this.#waitApplied(target);
+  }
+
+  transferLeadership(to: NodeId): void {
+    this.#node.transferLeader(to);
+    this.#kick();
+  }
+
+  /** Resolves once this replica has applied at least `index` (bounded wait). */
+  #waitApplied(index: number, timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (this.#node.status().applied >= index) return resolve();
+        if (this.#stopped || Date.now() > deadline)
+          return reject(stoppedError("not applied in time"));
+        setTimeout(check, 10);
+      };
+      check();
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    clearInterval(this.#ticker);
+    for (const [, w] of this.#waiters) {
+      clearTimeout(w.timer);
+      w.reject(stoppedError());
+    }
+    this.#waiters.clear();
+    while (this.#pumping) await new Promise((r) => setTimeout(r, 5));
+    // Commit-index moves are written without fsync (they may be lost, Raft allows it); on a clean
+    // stop make the latest one durable so a restart serves everything it had applied.
+    await this.#storage
+      .save({ hardState: this.#node.status().hardState, mustSync: true })
+      .catch((err: Error) => this.#log(`raft: final sync failed: ${err.message}`));
+    await this.#transport.close();
+    await this.#storage.close();
+  }
+
+  #tick(): void {
+    this.#node.tick();
+    this.#kick();
+  }
+
+  #onMessage(from: number, m: unknown): void {
+    if (this.#stopped) return;
+    const problem = raftMessageProblem(m);
+    if (problem || (m as Message).from !== from || (m as Message).to !== this.id) {
+      this.#log(`raft: dropped a malformed message from peer ${from}: ${problem ?? "wrong ids"}`);
+      return;
+    }
+    this.#node.step(m as Message);
+    this.#kick();
+  }
+
+  /** Runs the ready loop soon; coalesces many triggers into one pass. */
+  #kick(): void {
+    if (this.#pumping) {
+      this.#again = true;
+      return;
+    }
+    this.#pumping = true;
+    setImmediate(() => {
+      this.#pump()
+        .catch((err: Error) => this.#fatal(err))
+        .finally(() => {
+          this.#pumping = false;
+          if (this.#again && !this.#stopped) {
+            this.#again = false;
+            this.#kick();
+          }
+        });
+    });
+  }
+
+  async #pump(): Promise<void> {
+    while (!this.#stopped && this.#node.hasReady()) {
+      const rd = this.#node.ready();
+      await this.#persist(rd);
+      for (const m of rd.messages) this.#transport.send(m.to, toWire(m));
+      this.#apply(rd);
+      this.#node.advance(rd);
+      await this.#maybeSnapshot();
+    }
+  }
+
+  async #persist(rd: Ready): Promise<void> {
+    if (!rd.hardState && rd.entries.length === 0 && !rd.snapshot) return;
+    await this.#storage.save({
+      ...(rd.hardState ? { hardState: rd.hardState } : {}),
+      entries: rd.entries,
+      ...(rd.snapshot ? { snapshot: rd.snapshot } : {}),
+      mustSync: rd.mustSync,
+    });
+  }
+
+  #apply(rd: Ready): void {
+    if (rd.softState && rd.softState.lead !== this.#leader) {
+      this.#leader = rd.softState.lead;
+      this.#opts.onLeaderChange?.(this.#leader, this.#node.status().hardState.term);
+    }
+    if (rd.snapshot) {
+      const problem = applySnapshot(this.store, rd.snapshot);
+      if (problem) throw new FleetError("raft", "bad_snapshot", problem);
+      this.#lastSnapshotIndex = rd.snapshot.metadata.index;
+    }
+    for (const e of rd.committedEntries) {
+      const r = applyEntry(this.store, e);
+      if (r.kind === "write" && r.requestId) this.#settle(r.requestId, r.error);
+      else if (r.kind === "conf") {
+        this.#node.applyConfChange(r.change);
+        if (r.change.type === "removeNode") this.#forgetPeer(r.change.nodeId);
+      } else if (r.kind === "corrupt") this.#log(`raft: skipped a corrupt entry: ${r.reason}`);
+    }
+  }
+
+  #settle(requestId: string, error: StoreError | undefined): void {
+    const w = this.#waiters.get(requestId);
+    if (!w) return;
+    this.#waiters.delete(requestId);
+    clearTimeout(w.timer);
+    if (error) w.reject(error);
+    else w.resolve();
+  }
+
+  /** Connects the transport to every peer we know an address for. */
+  #syncPeers(): void {
+    for (const [id, addr] of this.#peers) {
+      if (id === this.id || this.#linked.has(id)) continue;
+      this.#transport.addPeer(id, addr);
+      this.#linked.add(id);
+    }
+  }
+
+  /** A removed member is forgotten: it may never rejoin with its old identity. */
+  #forgetPeer(id: NodeId): void {
+    this.#peers.delete(id);
+    if (this.#linked.delete(id)) this.#transport.removePeer(id);
+  }
+
+  async #maybeSnapshot(): Promise<void> {
+    const applied = this.#node.status().applied;
+    const every = this.#opts.snapshotEntries ?? 10_000;
+    if (applied - this.#lastSnapshotIndex < every) return;
+    const data = encodeSnapshot(this.store);
+    await this.#storage.createSnapshot(applied, this.#node.status().confState, data);
+    this.#lastSnapshotIndex = applied;
+    const keep = this.#opts.snapshotTailEntries ?? 1_000;
+    const compactTo = applied - keep;
+    if (compactTo > this.#storage.firstIndex()) this.#storage.compact(compactTo);
+  }
+
+  #fatal(err: Error): void {
+    this.#log(`raft: fatal: ${err.stack ?? err.message}`);
+    void this.stop();
+    this.#opts.onFatal?.(err);
+  }
+}
+
+function stoppedError(why = "the raft node stopped"): FleetError {
+  return new FleetError("raft", "stopped", why, true);
+}
