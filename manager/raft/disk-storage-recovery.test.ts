@@ -44,7 +44,7 @@ async function reopen(s: DiskStorage, segmentBytesMax?: number): Promise<DiskSto
   return DiskStorage.open(dataDir, { log, segmentBytesMax });
 }
 
-test("one Ready (entries + hard state) is durable after save and visible after reopen", async () => {
+test("one Ready (entries + hard state) is durable after save and seen after reopen", async () => {
   let s = await DiskStorage.open(dataDir, { log });
   await s.save({ entries: ents(1, 10, 1), hardState: { term: 1, vote: 2, commit: 7 } });
   s = await reopen(s);
