@@ -73,6 +73,57 @@ export const limits = {
   peerConnectTimeoutMs: 3000,
   /** Inbound peer connections accepted at once; more are refused until some close. */
   peerInboundConnectionsMax: 64,
+  /** A peer connection whose unsent bytes stop shrinking for this long is dropped, redialed. */
+  peerWriteStallMs: 10_000,
+
+  // Broker (manager/broker): the embedded aedes broker and the broker mesh.
+  /** Largest MQTT packet (fixed header excluded) a client may send; larger ones cut the link. */
+  brokerPacketBytesMax: 1024 * 1024 + 128 * 1024,
+  /** Client connections held at once, mesh links included; more are refused at accept. */
+  brokerConnectionsMax: 16_384,
+  /** Longest client id accepted (node ids are up to 128 characters, plus a prefix). */
+  brokerClientIdLengthMax: 160,
+  /** Inbound QoS 2 publishes per client awaiting PUBREL before the client is cut. */
+  brokerInboundInflightMax: 128,
+  /** Packets a client may pipeline before its CONNECT is answered. */
+  brokerPreConnectPacketsMax: 32,
+  /** A connection that has not sent CONNECT within this is closed. */
+  brokerConnectTimeoutMs: 10_000,
+  /** A client whose socket does not drain within this is cut (bounds outbound buffering). */
+  brokerDrainTimeoutMs: 30_000,
+  /** Retained topics held; a retained publish on a new topic past this is delivered, not kept. */
+  brokerRetainedTopicsMax: 200_000,
+  /** Bytes the mesh envelope adds to a forwarded payload, at most (origin id included). */
+  meshEnvelopeBytesMax: 512,
+  /** QoS 1 messages sent to one peer and not yet acknowledged. */
+  meshInflightMessagesMax: 512,
+  /** Messages queued for one peer (down or busy) before new ones are dropped and reported. */
+  meshQueueMessagesMax: 20_000,
+  /** Payload bytes queued for one peer before new messages are dropped and reported. */
+  meshQueueBytesMax: 32 * 1024 * 1024,
+  /** Sequence numbers a receiver remembers per peer to drop resent duplicates. */
+  meshDedupWindowMessages: 65_536,
+  /** Cleared retained topics remembered (with their version) so clears win over stale sets. */
+  meshTombstonesMax: 50_000,
+  /** First reconnect delay to a peer broker; doubles per failure up to the cap, with jitter. */
+  meshBackoffBaseMs: 100,
+  meshBackoffMaxMs: 5000,
+  /** A peer link whose CONNACK does not arrive within this is abandoned and retried. */
+  meshConnectTimeoutMs: 5000,
+
+  // Orchestrator (core/orchestrator).
+  /** Default wait before tasks on a down node are replaced (service label fleet.disconnect-grace). */
+  disconnectGraceMsDefault: 30_000,
+  /** Longest disconnect grace a service may ask for. */
+  disconnectGraceMsMax: 7 * 24 * 60 * 60 * 1000,
+  /** How long a task failure on a node ranks that node last for the service. */
+  schedulerFailureMemoryMs: 5 * 60 * 1000,
+  /** Failures remembered per service by the scheduling loop (oldest dropped first). */
+  schedulerFailuresPerServiceMax: 1024,
+  /** Rounds of loop steps one settle may take before the loops are declared to ping-pong. */
+  orchestratorSettleRoundsMax: 64,
+  /** Restart timestamps remembered per slot for maxAttempts (the policy's own max is lower). */
+  restartHistoryPerSlotMax: 1024,
 
   // Dispatcher.
   statusBatchItemsMax: 1000,
@@ -80,6 +131,22 @@ export const limits = {
   heartbeatPeriodMsDefault: 5000,
   heartbeatMissedMax: 3,
   leaderChangeGracePeriods: 6,
+  /** Status updates held while a store write is in flight; more are dropped (and counted). */
+  statusQueueItemsMax: 50_000,
+  /** A status batch the store rejected as a conflict is re-validated and retried this often. */
+  statusWriteRetriesMax: 3,
+  /** Task changes for one node within this window become one assignment publish. */
+  assignmentCoalesceMs: 20,
+  /** Tasks in one node's assignment (the assign message's own bound). */
+  assignmentTasksMax: 10_000,
+  /** Per-service retained state (running/desired counts) is republished at most this often. */
+  serviceStateCoalesceMs: 1000,
+  /** Liveness checks per heartbeat period (a DOWN verdict is late by at most one check). */
+  heartbeatChecksPerPeriod: 5,
+  /** Nodes whose assignment and state are republished per step at leader start. */
+  leaderStartPublishChunk: 500,
+  /** One log line per kind of dropped device input per this many ms (the rest are counted). */
+  dropLogIntervalMs: 10_000,
 } as const;
 
 function check(ok: boolean, what: string): void {
@@ -112,3 +179,21 @@ check(limits.peerQueueBytesMax >= limits.raftMessageBytesMax, "a peer queue hold
 check(limits.peerBackoffBaseMs <= limits.peerBackoffMaxMs, "backoff base <= backoff cap");
 check(limits.snapshotFilesKept >= 1, "at least one snapshot file is kept");
 check(limits.heartbeatMissedMax < limits.leaderChangeGracePeriods, "grace exceeds the down bound");
+check(
+  limits.messageBytesMax + limits.meshEnvelopeBytesMax + 65_540 <= limits.brokerPacketBytesMax,
+  "a wire message with a topic and the mesh envelope fits a broker packet",
+);
+check(
+  limits.meshInflightMessagesMax * 4 <= limits.meshDedupWindowMessages,
+  "the dedup window covers every resend of an inflight window, with margin",
+);
+check(limits.meshInflightMessagesMax < 65_535, "inflight fits MQTT's 16-bit packet ids");
+check(limits.meshBackoffBaseMs <= limits.meshBackoffMaxMs, "mesh backoff base <= cap");
+check(limits.meshQueueBytesMax >= limits.brokerPacketBytesMax, "a mesh queue holds one packet");
+check(
+  limits.statusQueueItemsMax >= limits.statusBatchItemsMax,
+  "the status queue holds a whole batch",
+);
+check(limits.assignmentCoalesceMs < limits.statusBatchIntervalMs, "assignments go out promptly");
+check(limits.heartbeatChecksPerPeriod >= 1, "at least one liveness check per period");
+check(limits.disconnectGraceMsDefault <= limits.disconnectGraceMsMax, "default grace <= max");
