@@ -14,6 +14,8 @@ export interface PeerConfig {
   backoffBaseMs: number;
   backoffMaxMs: number;
   connectTimeoutMs: number;
+  /** A connection whose pending bytes do not shrink for this long is taken for dead. */
+  writeStallMs: number;
   queueMessagesMax: number;
   queueBytesMax: number;
   frameBytesMax: number;
@@ -46,6 +48,7 @@ export class PeerSender {
   #waitingDrain = false;
   #attempt = 0;
   #timer: NodeJS.Timeout | undefined;
+  #stallTimer: NodeJS.Timeout | undefined;
   /** Counts for operators and tests. */
   readonly stats = { sent: 0, dropped: 0, connects: 0 };
 
@@ -116,6 +119,7 @@ export class PeerSender {
     });
     socket.on("drain", () => {
       this.#waitingDrain = false;
+      clearInterval(this.#stallTimer);
       this.#flush();
     });
     // The receiver learns who we are and checks the message is meant for it.
@@ -132,9 +136,28 @@ export class PeerSender {
       this.stats.sent++;
       if (!socket.write(frame)) {
         this.#waitingDrain = true; // the kernel buffer is full: the queue takes the rest
+        this.#watchStall(socket);
         return;
       }
     }
+  }
+
+  /**
+   * A peer that lost power leaves a connection that looks open: no reset arrives and TCP
+   * retransmits for many minutes. While writes wait, pending bytes must keep shrinking;
+   * when they stop, the connection is dropped and redialed.
+   */
+  #watchStall(socket: net.Socket): void {
+    const ms = this.#cfg.writeStallMs;
+    let pending = socket.writableLength;
+    clearInterval(this.#stallTimer);
+    this.#stallTimer = setInterval(() => {
+      const now = socket.writableLength;
+      if (now >= pending && this.#socket === socket) {
+        this.#onFailure(this.#addr, `no write progress in ${ms} ms (${now} bytes pending)`);
+      }
+      pending = now;
+    }, ms);
   }
 
   #onFailure(addr: PeerAddr, reason: string): void {
@@ -167,6 +190,7 @@ export class PeerSender {
 
   #teardown(): void {
     clearTimeout(this.#timer);
+    clearInterval(this.#stallTimer);
     this.#timer = undefined;
     const socket = this.#socket;
     this.#socket = undefined;

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { after, test } from "node:test";
 import { Transport, type TransportOptions } from "./transport.ts";
+import { encodeFrame } from "./transport-frame.ts";
 import { backoffDelayMs } from "./transport-peer.ts";
 
 const local = { host: "127.0.0.1", port: 0 };
@@ -125,7 +126,7 @@ test("a peer that never reads costs a bounded queue and drops, never a blocked s
   servers.push(server);
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const port = (server.address() as net.AddressInfo).port;
-  const a = await node(1, { queueMessagesMax: 8 });
+  const a = await node(1, { queueMessagesMax: 8, writeStallMs: 100 });
   a.t.addPeer(9, { host: "127.0.0.1", port });
   await waitFor("connected", () => a.t.peerStatus(9)!.connected);
   const big = new Uint8Array(256 * 1024);
@@ -137,6 +138,9 @@ test("a peer that never reads costs a bounded queue and drops, never a blocked s
   assert.ok(a.unreachable.some((u) => /queue to peer 9 is full/.test(u)));
   assert.equal(a.t.peerStatus(9)!.dropped, 400 - accepted);
   console.log(`400 sends to a stuck peer took ${ms.toFixed(1)} ms, ${accepted} queued/sent`);
+  // No write progress for writeStallMs: the connection is taken for dead and redialed.
+  await waitFor("stall noticed", () => a.unreachable.some((u) => /no write progress/.test(u)));
+  await waitFor("redialed", () => stuck.length >= 2);
   for (const s of stuck) s.destroy();
 });
 
@@ -203,4 +207,19 @@ test("updatePeer moves a peer to its new address; removePeer stops it", async ()
   a.t.removePeer(2);
   assert.equal(a.t.send(2, "three"), false);
   assert.equal(a.t.peerStatus(2), undefined);
+});
+
+test("a peer's new connection replaces its old, half-open one", async () => {
+  const b = await node(2);
+  const port = b.t.address.port;
+  const hello = Buffer.from(encodeFrame({ v: 1, from: 5, to: 2 }, 256));
+  const first = await rawSocket(port);
+  first.write(Buffer.concat([hello, encodeFrame({ n: 1 }, 256)]));
+  await waitFor("first adopted", () => b.got.length === 1);
+  const second = await rawSocket(port);
+  second.write(hello);
+  await closed(first);
+  assert.match(b.logs.join("\n"), /peer 5 reconnected; closing its previous connection/);
+  assert.equal(second.destroyed, false);
+  second.destroy();
 });

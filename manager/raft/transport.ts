@@ -37,6 +37,7 @@ export interface TransportOptions {
   backoffBaseMs?: number;
   backoffMaxMs?: number;
   connectTimeoutMs?: number;
+  writeStallMs?: number;
   queueMessagesMax?: number;
   queueBytesMax?: number;
   frameBytesMax?: number;
@@ -54,6 +55,8 @@ export class Transport {
   readonly #server: net.Server;
   readonly #peers = new Map<number, PeerSender>();
   readonly #inbound = new Set<net.Socket>();
+  /** The live inbound connection of each peer: a newer one replaces it. */
+  readonly #inboundFrom = new Map<number, net.Socket>();
   readonly #opts: TransportOptions;
   readonly #peerConfig: PeerConfig;
   readonly #frameBytesMax: number;
@@ -73,6 +76,7 @@ export class Transport {
       backoffBaseMs: opts.backoffBaseMs ?? limits.peerBackoffBaseMs,
       backoffMaxMs: opts.backoffMaxMs ?? limits.peerBackoffMaxMs,
       connectTimeoutMs: opts.connectTimeoutMs ?? limits.peerConnectTimeoutMs,
+      writeStallMs: opts.writeStallMs ?? limits.peerWriteStallMs,
       queueMessagesMax: opts.queueMessagesMax ?? limits.peerQueueMessagesMax,
       queueBytesMax: opts.queueBytesMax ?? limits.peerQueueBytesMax,
       frameBytesMax: this.#frameBytesMax,
@@ -172,6 +176,7 @@ export class Transport {
           if (from === undefined) {
             from = this.#hello(payload);
             clearTimeout(helloTimer);
+            this.#adopt(socket, from);
           } else {
             this.#opts.onMessage(from, decodeMessage(payload, this.#frameBytesMax));
           }
@@ -181,6 +186,23 @@ export class Transport {
         this.#refuse(socket, from ?? "unknown", err);
       }
     });
+  }
+
+  /**
+   * A peer dials one connection to us at a time, so a new hello from it means the old
+   * connection is dead (a rebooted board leaves it half-open, and it would hold an inbound slot
+   * forever): close the old one.
+   */
+  #adopt(socket: net.Socket, from: number): void {
+    const old = this.#inboundFrom.get(from);
+    this.#inboundFrom.set(from, socket);
+    socket.on("close", () => {
+      if (this.#inboundFrom.get(from) === socket) this.#inboundFrom.delete(from);
+    });
+    if (old && old !== socket) {
+      this.#log(`transport: peer ${from} reconnected; closing its previous connection`);
+      old.destroy();
+    }
   }
 
   #hello(payload: Buffer): number {
