@@ -3,14 +3,14 @@
 // is never trusted because of its name alone: load verifies magic, length and CRC32C and says
 // what is wrong. Never leaves a half-written file under a final name.
 
-import { mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
+import { open, readdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { decodeCbor, encodeCbor } from "../../core/codec/cbor.ts";
 import { FleetError } from "../../core/errors.ts";
 import { limits } from "../../core/limits.ts";
 import type { Snapshot } from "../../core/raft/types.ts";
 import { crc32c } from "./crc32c.ts";
-import { fsyncDir } from "./fsync-dir.ts";
+import { fsyncDir, mkdirDurable } from "./fsync-dir.ts";
 
 export class SnapshotFileError extends FleetError {
   constructor(code: "missing" | "corrupt", message: string) {
@@ -55,7 +55,7 @@ export class SnapshotFiles {
 
   /** Opens the directory, creating it, and removes tmp files a crash left behind. */
   static async open(dir: string, options: SnapshotFilesOptions = {}): Promise<SnapshotFiles> {
-    await mkdir(dir, { recursive: true });
+    await mkdirDurable(dir);
     const files = new SnapshotFiles(dir, options);
     const leftovers = (await readdir(dir)).filter((n) => n.endsWith(tmpSuffix));
     for (const name of leftovers) await rm(join(dir, name));

@@ -5,12 +5,12 @@
 // saying so, and never hand back bytes that fail their checksum.
 
 import type { FileHandle } from "node:fs/promises";
-import { mkdir, open, readdir, readFile, rm } from "node:fs/promises";
+import { open, readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { decodeCbor, encodeCbor } from "../../core/codec/cbor.ts";
 import { assert, FleetError } from "../../core/errors.ts";
 import { limits } from "../../core/limits.ts";
-import { fsyncDir } from "./fsync-dir.ts";
+import { fsyncDir, mkdirDurable } from "./fsync-dir.ts";
 import type { SegmentScan } from "./wal-frame.ts";
 import { frameHeaderBytes, highestBatchAfter, scanSegment, writeFrame } from "./wal-frame.ts";
 
@@ -88,7 +88,7 @@ export class Wal {
 
   /** Opens (or creates) the log in `dir`, recovering every durable record. */
   static async open(dir: string, options: WalOptions = {}): Promise<WalOpened> {
-    await mkdir(dir, { recursive: true });
+    await mkdirDurable(dir);
     const segments = await listSegments(dir);
     if (segments.length === 0) {
       const file = await open(join(dir, segmentFileName(0)), "wx");
