@@ -16,6 +16,7 @@ import { afterEach, beforeEach, test } from "node:test";
 import type { Entry } from "../../core/raft/types.ts";
 import { DiskStorage } from "./disk-storage.ts";
 import { snapshotFileName } from "./snapshot-files.ts";
+import { scanSegment } from "./wal-frame.ts";
 
 let dataDir = "";
 const logs: string[] = [];
@@ -167,4 +168,24 @@ test("a deleted log beside snapshot files is refused, not silently restarted emp
       code: "wal_missing",
     });
   }
+});
+
+test("each save is one WAL batch (one fsync), and mustSync=false rides on the next", async () => {
+  let s = await DiskStorage.open(dataDir, { log });
+  await s.save({ entries: ents(1, 3, 1), hardState: { term: 1, vote: 1, commit: 0 } });
+  await s.save({ hardState: { term: 1, vote: 1, commit: 3 }, mustSync: false });
+  const snap = { metadata: { index: 10, term: 2, confState: conf }, data: new Uint8Array([1]) };
+  await s.save({
+    snapshot: snap,
+    entries: ents(11, 12, 2),
+    hardState: { term: 2, vote: 0, commit: 10 },
+  });
+  await s.save({ entries: ents(13, 13, 2) });
+  const seg = join(walDir(), readdirSync(walDir())[0]!);
+  const batches = new Set(scanSegment(readFileSync(seg)).frames.map((f) => f.batch));
+  assert.deepEqual([...batches], [0, 1, 2], "3 synced saves, 3 batches; the unsynced one joined");
+  s = await reopen(s);
+  assert.equal(s.lastIndex(), 13);
+  assert.deepEqual(s.initialState().hardState, { term: 2, vote: 0, commit: 10 });
+  await s.close();
 });
