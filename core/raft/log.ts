@@ -10,6 +10,8 @@ export class RaftLog {
   readonly unstable: Unstable;
   committed: number;
   applied: number;
+  /** Told of every append (entries from ents[0].index on replace the tail). */
+  onAppend: (ents: readonly Entry[]) => void = () => {};
 
   constructor(
     readonly storage: Storage,
@@ -76,6 +78,7 @@ export class RaftLog {
     if (ents.length === 0) return this.lastIndex();
     assert(ents[0]!.index - 1 >= this.committed, "append: would overwrite committed entries");
     this.unstable.truncateAndAppend(ents);
+    this.onAppend(ents);
     return this.lastIndex();
   }
 

@@ -10,16 +10,16 @@ import { assert } from "../errors.ts";
 import { limits } from "../limits.ts";
 import type { Rng } from "../rand.ts";
 import { RaftLog } from "./log.ts";
+import { Membership } from "./membership.ts";
 import { msg } from "./message.ts";
 import { releasePendingReadIndex } from "./read-index.ts";
 import { ReadOnly } from "./read-only.ts";
-import { bcastAppend, bcastHeartbeat } from "./replicate.ts";
+import { bcastAppend, bcastHeartbeat, sendTimeoutNow } from "./replicate.ts";
 import { stepCandidate, stepFollower } from "./step-follower.ts";
 import { stepLeader } from "./step-leader.ts";
 import type { Storage } from "./storage.ts";
 import { ProgressTracker } from "./tracker.ts";
 import {
-  type ConfChange,
   type ConfState,
   type Entry,
   type HardState,
@@ -63,6 +63,7 @@ export class Raft {
   state: StateType = "follower";
   readonly log: RaftLog;
   readonly tracker: ProgressTracker;
+  readonly membership: Membership;
   readonly rng: Rng;
   readonly preVote: boolean;
   readonly checkQuorum: boolean;
@@ -105,18 +106,23 @@ export class Raft {
     this.tracker = new ProgressTracker(c.maxInflightMsgs ?? limits.raftInflightMessagesMax);
     this.readOnly = new ReadOnly(limits.raftReadIndexPendingMax);
     const { hardState, confState } = c.storage.initialState();
-    this.tracker.reset(confState, this.log.lastIndex() + 1);
+    this.membership = new Membership(confState);
+    const first = c.storage.firstIndex();
+    const last = c.storage.lastIndex();
+    // The configuration in force is the latest in the log, so replay the stable log's (§4.1).
+    if (last >= first) this.membership.onAppend(c.storage.entries(first, last + 1, Infinity));
+    this.tracker.reset(this.membership.current(), this.log.lastIndex() + 1);
+    this.log.onAppend = (ents) => this.onLogAppend(ents);
     this.loadHardState(hardState);
     if (c.applied !== undefined && c.applied > 0) this.log.appliedTo(c.applied);
     this.becomeFollower(this.term, NONE);
   }
 
   private loadHardState(hs: HardState): void {
-    assert(
-      hs.commit >= this.log.committed && hs.commit <= this.log.lastIndex(),
-      `hard state commit ${hs.commit} outside [${this.log.committed}, ${this.log.lastIndex()}]`,
-    );
-    this.log.committed = hs.commit;
+    assert(hs.commit <= this.log.lastIndex(), `commit ${hs.commit} beyond ${this.log.lastIndex()}`);
+    // A commit index written without fsync may lag a snapshot that was synced: the snapshot's
+    // entries are committed by definition, so the larger of the two holds.
+    this.log.committed = Math.max(this.log.committed, hs.commit);
     this.term = hs.term;
     this.vote = hs.vote;
   }
@@ -129,9 +135,15 @@ export class Raft {
     return { term: this.term, vote: this.vote, commit: this.log.committed };
   }
 
-  /** Voters may campaign; learners and removed nodes never do. */
+  /**
+   * Voters may campaign, and so may a voter that an uncommitted change removed: it "might still
+   * be needed until the C_new entry is committed" (§4.2.2). Its own vote counts only where it
+   * is a member (the tally runs over the latest configuration).
+   */
   promotable(): boolean {
-    return this.tracker.isVoter(this.id);
+    if (this.tracker.isVoter(this.id)) return true;
+    const last = this.membership.lastChangeIndex();
+    return last > this.log.committed && this.membership.at(last - 1).voters.includes(this.id);
   }
 
   /** Queues a message; fills in our id and, for all but local requests, our term. */
@@ -207,10 +219,11 @@ export class Raft {
     this.lead = this.id;
     this.state = "leader";
     this.tracker.progress.get(this.id)?.becomeReplicate();
-    // Earlier membership changes may still be uncommitted: wait for them (§4.1, etcd).
-    this.pendingConfIndex = this.log.lastIndex();
     // A no-op of our term commits every earlier entry and enables ReadIndex (§3.6.2, §6.4).
     this.appendEntries([{ term: 0, index: 0, type: "normal", data: new Uint8Array(0) }]);
+    // No membership change until that no-op commits: earlier changes may still be pending,
+    // and a change before our term's first commit can lose a committed entry (§4.1 bug fix).
+    this.pendingConfIndex = this.log.lastIndex();
   }
 
   // --- time -------------------------------------------------------------------------------
@@ -256,16 +269,7 @@ export class Raft {
 
   hup(t: CampaignType): void {
     if (this.state === "leader" || !this.promotable()) return;
-    // A committed but unapplied membership change could change who may vote (etcd).
-    if (this.hasUnappliedConfChange()) return;
     this.campaign(this.preVote && t === "preElection" ? "preElection" : t);
-  }
-
-  private hasUnappliedConfChange(): boolean {
-    if (this.log.committed <= this.log.applied) return false;
-    const lo = Math.max(this.log.applied + 1, this.log.firstIndex());
-    const ents = this.log.slice(lo, this.log.committed + 1, Number.MAX_SAFE_INTEGER);
-    return ents.some((e) => e.type === "conf");
   }
 
   campaign(t: CampaignType): void {
@@ -333,6 +337,7 @@ export class Raft {
       return;
     }
     this.stepFn(this, m);
+    this.maybeStepDownRemoved();
   }
 
   /** Returns false when the message must be ignored. */
@@ -381,25 +386,50 @@ export class Raft {
 
   // --- membership ---------------------------------------------------------------------------
 
-  /** Applies a committed membership change; called by the driver as it applies the entry. */
-  applyConfChange(cc: ConfChange): ConfState {
-    this.tracker.applyConfChange(cc, this.log.lastIndex() + 1);
-    if (this.state === "leader") this.afterLeaderConfChange();
-    return this.tracker.confState();
-  }
-
-  private afterLeaderConfChange(): void {
-    if (!this.tracker.progress.has(this.id) || !this.promotable()) {
-      // Removed or demoted: stop leading; the remaining voters elect a leader (§4.2.2).
-      this.becomeFollower(this.term, NONE);
-      return;
-    }
+  /** The log changed: a membership entry appended (or truncated away) takes effect now. */
+  private onLogAppend(ents: readonly Entry[]): void {
+    if (!this.membership.onAppend(ents)) return;
+    this.tracker.setConfig(this.membership.current(), this.log.lastIndex() + 1);
     if (this.leadTransferee !== NONE && !this.tracker.isVoter(this.leadTransferee)) {
       this.abortLeaderTransfer();
     }
-    // The quorum changed: entries may now be committed, and new members need the log.
-    this.maybeCommit();
+  }
+
+  /** A snapshot replaced the log, and with it the configuration. */
+  restoreMembership(cs: ConfState): void {
+    this.membership.restore(cs);
+    this.tracker.reset(cs, this.log.lastIndex() + 1);
+  }
+
+  /**
+   * A leader outside its own configuration keeps leading until that configuration commits
+   * (§4.2.2: it must still replicate the entry), then steps down.
+   */
+  private maybeStepDownRemoved(): void {
+    if (this.state !== "leader" || this.tracker.isVoter(this.id)) return;
+    if (this.log.committed < this.membership.lastChangeIndex()) return;
+    this.stepDownAfterRemoval();
+  }
+
+  /**
+   * Removed or demoted and the change committed: stop leading. The commit index went out with
+   * the last appends; hand over to the most up-to-date voter so no election timeout is lost.
+   */
+  private stepDownAfterRemoval(): void {
     bcastAppend(this);
+    let best: NodeId = NONE;
+    let bestMatch = -1;
+    for (const id of this.tracker.voters) {
+      const match = this.tracker.progress.get(id)?.match ?? 0;
+      if (id !== this.id && match > bestMatch) [best, bestMatch] = [id, match];
+    }
+    if (best !== NONE && bestMatch === this.log.lastIndex()) sendTimeoutNow(this, best);
+    this.becomeFollower(this.term, NONE);
+  }
+
+  /** The configuration in force as of log index i (for snapshots taken at i). */
+  confStateAt(i: number): ConfState {
+    return this.membership.at(i);
   }
 
   /** Checks a local request is acceptable before it is proposed; throws RaftError if not. */

@@ -5,7 +5,8 @@
 //     const rd = node.ready();
 //     persist rd.snapshot, rd.entries, rd.hardState (fsync when rd.mustSync)   // §3.8
 //     send rd.messages                                                       // after persisting
-//     apply rd.snapshot, then rd.committedEntries (calling applyConfChange for "conf" entries)
+//     apply rd.snapshot, then rd.committedEntries ("conf" entries need no action: membership
+//     takes effect when an entry is appended, thesis §4.1; snapshot with confStateAt(index))
 //     node.advance(rd);
 //   }
 //
@@ -95,7 +96,8 @@ export class RawNode {
       throw new RaftError("notLeader", "propose membership changes on the leader");
     const invalid = r.tracker.checkConfChange(cc);
     if (invalid) throw new RaftError("invalidArgument", `membership change refused: ${invalid}`);
-    if (r.pendingConfIndex > r.log.applied) {
+    // One change at a time, and only after an entry of this term committed (§4.1, §4.3).
+    if (r.pendingConfIndex > r.log.committed) {
       throw new RaftError("confChangePending", "a membership change is still pending", true);
     }
     this.proposeEntry({ term: 0, index: 0, type: "conf", data: encodeConfChange(cc) });
@@ -112,6 +114,9 @@ export class RawNode {
     }
     const r = this.raft;
     if (r.state === "leader") {
+      if (!r.tracker.progress.has(r.id)) {
+        throw new RaftError("proposalDropped", "this leader was removed; retry on the next", true);
+      }
       if (r.leadTransferee !== NONE) {
         throw new RaftError("proposalDropped", "leadership is being transferred; retry", true);
       }
@@ -138,8 +143,17 @@ export class RawNode {
     this.raft.step(msg({ type: "transferLeader", to: this.raft.id, from: transferee, term: 0 }));
   }
 
-  applyConfChange(cc: ConfChange): ConfState {
-    return this.raft.applyConfChange(cc);
+  /**
+   * For etcd-style drivers: nothing to do, the change took effect when its entry was appended
+   * (thesis §4.1). Returns the configuration in force now.
+   */
+  applyConfChange(_cc: ConfChange): ConfState {
+    return this.raft.tracker.confState();
+  }
+
+  /** The membership as of log index i: what a snapshot taken at applied index i records. */
+  confStateAt(i: number): ConfState {
+    return this.raft.confStateAt(i);
   }
 
   hasReady(): boolean {

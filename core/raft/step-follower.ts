@@ -147,6 +147,6 @@ function restore(r: Raft, s: Snapshot): boolean {
     return false;
   }
   r.log.restore(s);
-  r.tracker.reset(s.metadata.confState, r.log.lastIndex() + 1);
+  r.restoreMembership(s.metadata.confState);
   return true;
 }

@@ -46,22 +46,21 @@ export class ProgressTracker {
     return undefined;
   }
 
-  /** Applies one committed membership change; invalid ones are ignored on every node alike. */
-  applyConfChange(cc: ConfChange, nextIndex: number): void {
-    if (this.checkConfChange(cc) !== undefined) return;
-    const id = cc.nodeId;
-    this.voters = this.voters.filter((v) => v !== id);
-    this.learners = this.learners.filter((v) => v !== id);
-    if (cc.type === "removeNode") {
-      this.progress.delete(id);
-      return;
+  /**
+   * Switches to a new configuration (membership.ts decides which), keeping the progress of
+   * members that stay and starting new members at nextIndex.
+   */
+  setConfig(cs: ConfState, nextIndex: number): void {
+    this.voters = [...cs.voters].sort((a, b) => a - b);
+    this.learners = [...cs.learners].sort((a, b) => a - b);
+    const members = new Set([...this.voters, ...this.learners]);
+    for (const id of [...this.progress.keys()]) if (!members.has(id)) this.progress.delete(id);
+    for (const id of members) {
+      const learner = this.learners.includes(id);
+      const pr = this.progress.get(id);
+      if (pr) pr.isLearner = learner;
+      else this.progress.set(id, this.newProgress(nextIndex, learner));
     }
-    const list = cc.type === "addVoter" ? this.voters : this.learners;
-    list.push(id);
-    list.sort((a, b) => a - b);
-    const pr = this.progress.get(id);
-    if (pr) pr.isLearner = cc.type === "addLearner";
-    else this.progress.set(id, this.newProgress(nextIndex, cc.type === "addLearner"));
   }
 
   /** Highest index stored on a majority of voters. */

@@ -246,7 +246,8 @@ export class Interaction {
   private compact(id: NodeId, index: number): void {
     const n = this.get(id);
     const st = n.node.status();
-    n.storage.createSnapshot(st.applied, st.confState, enc.encode(n.applied.join(",")));
+    const cs = n.node.confStateAt(st.applied);
+    n.storage.createSnapshot(st.applied, cs, enc.encode(n.applied.join(",")));
     n.storage.compact(index);
     this.log(`${id}: snapshot at ${st.applied}, log now starts at ${n.storage.firstIndex()}`);
   }
