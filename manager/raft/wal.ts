@@ -14,10 +14,20 @@ import { fsyncDir, mkdirDurable } from "./fsync-dir.ts";
 import type { SegmentScan } from "./wal-frame.ts";
 import { frameHeaderBytes, highestBatchAfter, scanSegment, writeFrame } from "./wal-frame.ts";
 
+export type WalErrorCode =
+  | "corrupt_segment" // damage inside a completed segment
+  | "corrupt_log" // damage in the last segment with a later durable batch after it
+  | "corrupt_record" // passed its checksum but is not CBOR: a writer bug
+  | "missing_segment"
+  | "io_failed" // a write or fsync failed: the log refuses further work
+  | "closed";
+
 export class WalError extends FleetError {
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  override readonly code: WalErrorCode;
+  constructor(code: WalErrorCode, message: string, options?: { cause?: unknown }) {
     super("wal", code, message, false);
     this.name = "WalError";
+    this.code = code;
     if (options?.cause !== undefined) this.cause = options.cause;
   }
 }
