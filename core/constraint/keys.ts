@@ -107,7 +107,10 @@ export function resolveTarget(target: Target, node: Node): string | undefined {
 }
 
 function own(labels: Record<string, string>, name: string): string | undefined {
-  return Object.hasOwn(labels, name) ? labels[name] : undefined;
+  // Labels are plain objects of strings: anything else found under a name (`constructor`,
+  // `__proto__`) comes from Object.prototype and is no label. Cheaper than Object.hasOwn.
+  const v = labels[name];
+  return typeof v === "string" ? v : undefined;
 }
 
 export function isLabel(target: Target): boolean {

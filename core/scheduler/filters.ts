@@ -41,28 +41,28 @@ export interface Fit {
   reason: Reason;
 }
 
-const reject = (reason: Reason): Fit => ({ capacity: 0, reason });
-
-export function fit(info: NodeInfo, g: Group): Fit {
+/** Checks one node; writes the result into `out` (reused across nodes: this is the hot loop). */
+export function fit(info: NodeInfo, g: Group, out: Fit = { capacity: 0, reason: "" }): Fit {
   // 1. Ready and active first: two field compares, and a down, paused or drained node can
   //    take nothing whatever else is true of it.
-  if (info.node.status.state !== "ready") return reject("not-ready");
-  if (info.node.spec.availability !== "active") return reject("not-active");
+  if (info.node.status.state !== "ready") return reject(out, "not-ready");
+  if (info.node.spec.availability !== "active") return reject(out, "not-active");
   // 2. Resources: two divisions against the node's free reservations. Cheap, and on small
   //    boards the most common reason a node is full.
-  const out: Fit = { capacity: Number.POSITIVE_INFINITY, reason: "" };
+  out.capacity = Number.POSITIVE_INFINITY;
+  out.reason = "";
   if (!bound(out, perNode(info.freeMemoryBytes, g.reservation.memoryBytes), "memory")) return out;
   if (!bound(out, perNode(info.freeNanoCPUs, g.reservation.nanoCPUs), "cpu")) return out;
   // 3. Platform: a few string compares on the pre-normalised platform; a node of the wrong
   //    architecture cannot run the image at all.
-  if (g.platforms.length > 0 && !g.platforms.some((p) => platformSatisfies(info.platform, p))) {
-    return reject("platform");
+  if (g.platforms.length > 0 && !anyPlatform(info, g.platforms)) {
+    return reject(out, "platform");
   }
   // 4. Constraints: label lookups and string or glob matches, dearer than the above.
   const failed = firstUnsatisfied(g.constraints, info.node);
-  if (failed >= 0) return reject(`constraint:${failed}`);
+  if (failed >= 0) return reject(out, constraintReason(failed));
   // 5. Host ports: set lookups per published port; a node can hold one task per fixed port.
-  for (const port of g.hostPorts) if (info.hostPorts.has(port)) return reject(`port:${port}`);
+  for (const port of g.hostPorts) if (info.hostPorts.has(port)) return reject(out, `port:${port}`);
   if (g.hostPorts.length > 0 && !bound(out, 1, `port:${g.hostPorts[0]}`)) return out;
   // 6. Max replicas per node last: it depends on the service's count on the node, which the
   //    group's own placements change; it only bounds nodes that passed everything else.
@@ -71,6 +71,29 @@ export function fit(info: NodeInfo, g: Group): Fit {
     if (!bound(out, Math.max(0, room), "max-replicas")) return out;
   }
   return out;
+}
+
+// Constraint reasons are made once: a rejected node must not cost a string allocation.
+const CONSTRAINT_REASONS: Reason[] = [];
+
+function constraintReason(i: number): Reason {
+  let r = CONSTRAINT_REASONS[i];
+  if (r === undefined) {
+    r = `constraint:${i}`;
+    CONSTRAINT_REASONS[i] = r;
+  }
+  return r;
+}
+
+function reject(out: Fit, reason: Reason): Fit {
+  out.capacity = 0;
+  out.reason = reason;
+  return out;
+}
+
+function anyPlatform(info: NodeInfo, platforms: readonly NormalPlatform[]): boolean {
+  for (const p of platforms) if (platformSatisfies(info.platform, p)) return true;
+  return false;
 }
 
 /** How many reservations of `want` fit in `free`; no reservation never limits. */

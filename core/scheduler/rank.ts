@@ -15,18 +15,16 @@ export interface Candidate {
   readonly reason: Reason;
   /** The service failed on this node recently. */
   readonly failed: boolean;
+  /** Active tasks of this service on the node, kept in step with placements (hot path). */
+  count: number;
 }
 
 /** True when `a` should receive the next task before `b`. */
-export function better(serviceId: string): (a: Candidate, b: Candidate) => boolean {
-  return (a, b) => {
-    if (a.failed !== b.failed) return b.failed;
-    const sa = a.info.perService.get(serviceId) ?? 0;
-    const sb = b.info.perService.get(serviceId) ?? 0;
-    if (sa !== sb) return sa < sb;
-    if (a.info.tasks !== b.info.tasks) return a.info.tasks < b.info.tasks;
-    return a.info.order < b.info.order;
-  };
+export function better(a: Candidate, b: Candidate): boolean {
+  if (a.failed !== b.failed) return b.failed;
+  if (a.count !== b.count) return a.count < b.count;
+  if (a.info.tasks !== b.info.tasks) return a.info.tasks < b.info.tasks;
+  return a.info.order < b.info.order;
 }
 
 /**
@@ -40,7 +38,7 @@ export function placeRanked(
   out: NodeInfo[],
 ): number {
   const heap = new Heap(
-    better(g.serviceId),
+    better,
     candidates.filter((c) => c.capacity > 0),
   );
   let placed = 0;
@@ -49,6 +47,7 @@ export function placeRanked(
     if (c === undefined) break;
     occupy(c.info, g.serviceId, g.reservation, g.hostPorts);
     c.capacity--;
+    c.count++;
     out.push(c.info);
     placed++;
     if (c.capacity > 0) heap.push(c);

@@ -12,7 +12,7 @@ import { TaskState } from "../model/task-state.ts";
 import type { Task } from "../model/types.ts";
 import { createRng } from "../rand.ts";
 import { explain, Rejections } from "./explain.ts";
-import { fit, type Group } from "./filters.ts";
+import { type Fit, fit, type Group } from "./filters.ts";
 import { buildNodeInfos, hostPortsOf, type NodeInfo, occupy, reservationsOf } from "./node-info.ts";
 import type { Candidate } from "./rank.ts";
 import { buildTree, placeSpread } from "./spread.ts";
@@ -80,8 +80,9 @@ function scheduleGroup(run: Run, tasks: readonly Task[]): void {
   const failed = run.view.recentFailures?.get(g.serviceId);
   const rejections = new Rejections();
   const candidates: Candidate[] = [];
+  const f: Fit = { capacity: 0, reason: "" };
   for (const info of run.infos) {
-    const f = fit(info, g);
+    fit(info, g, f);
     if (f.capacity === 0) rejections.add(f.reason);
     else {
       const capacity = Math.min(f.capacity, tasks.length);
@@ -90,6 +91,7 @@ function scheduleGroup(run: Run, tasks: readonly Task[]): void {
         capacity,
         reason: f.reason,
         failed: failed?.has(info.node.id) ?? false,
+        count: info.perService.get(g.serviceId) ?? 0,
       });
     }
   }

@@ -45,7 +45,7 @@ function branch(
 /** Places up to n tasks under `b`; returns how many it placed. */
 export function placeSpread(b: Branch, n: number, g: Group, out: NodeInfo[]): number {
   if (b.children.length === 0) return placeRanked(b.candidates, n, g, out);
-  const shares = waterFill(b.children, n, g.serviceId);
+  const shares = waterFill(b.children, n);
   let placed = 0;
   b.children.forEach((child, i) => {
     const share = shares[i]!;
@@ -65,11 +65,11 @@ interface Level {
  * Shares n tasks among branches so their final counts of the service's tasks are as even as
  * capacity allows: each task goes to the branch with the fewest (ties: first value).
  */
-export function waterFill(branches: readonly Branch[], n: number, serviceId: string): number[] {
+export function waterFill(branches: readonly Branch[], n: number): number[] {
   const shares = new Array<number>(branches.length).fill(0);
   const levels = branches.map((b, index) => ({
     index,
-    count: existing(b, serviceId),
+    count: existing(b),
     room: capacity(b),
   }));
   const heap = new Heap<Level>(
@@ -87,10 +87,10 @@ export function waterFill(branches: readonly Branch[], n: number, serviceId: str
   return shares;
 }
 
-function existing(b: Branch, serviceId: string): number {
+function existing(b: Branch): number {
   let sum = 0;
-  for (const c of b.candidates) sum += c.info.perService.get(serviceId) ?? 0;
-  for (const child of b.children) sum += existing(child, serviceId);
+  for (const c of b.candidates) sum += c.count;
+  for (const child of b.children) sum += existing(child);
   return sum;
 }
 
