@@ -42,6 +42,7 @@ export class SafetyChecker {
   /** Applied index -> entry identity. */
   private readonly applied = new Map<number, string>();
   checks = 0;
+  elections = 0;
 
   onLeader(id: NodeId, term: number, log: LogView): void {
     this.checks++;
@@ -49,6 +50,7 @@ export class SafetyChecker {
     if (prev !== undefined && prev !== id) {
       throw new SafetyViolation("election safety", `term ${term} has leaders ${prev} and ${id}`);
     }
+    if (prev === undefined) this.elections++;
     this.leaders.set(term, id);
     for (let i = log.snapshotIndex() + 1; i <= this.maxCommitted; i++) {
       const want = this.committed.get(i);

@@ -34,6 +34,8 @@ export interface NodeOptions {
   snapshotChunkBytes: number;
   snapshotEvery: number;
   compactTail: number;
+  /** Self-test only: a driver bug the checkers must catch. */
+  bug?: "sendBeforePersist";
 }
 
 export class SimNode {
@@ -115,6 +117,7 @@ export class SimNode {
     if (rd.snapshot) writes.push({ kind: "snapshot", snap: rd.snapshot });
     if (rd.entries.length > 0) writes.push({ kind: "entries", ents: this.maybeCorrupt(rd) });
     if (rd.hardState) writes.push({ kind: "hardState", hs: rd.hardState });
+    if (this.opts.bug === "sendBeforePersist") for (const m of rd.messages) this.hooks.send(m);
     if (this.crashOnNextReady && writes.length > 0) {
       // Power fails mid-write: nothing of this Ready was acknowledged or sent.
       this.disk.crash(this.rng, writes);
@@ -125,7 +128,8 @@ export class SimNode {
     }
     this.disk.write(this.live, writes, rd.mustSync);
     this.check(rd);
-    for (const m of rd.messages) this.hooks.send(m); // only after persisting (§3.8)
+    // Only after persisting (§3.8): an acknowledgement must survive a crash.
+    if (this.opts.bug !== "sendBeforePersist") for (const m of rd.messages) this.hooks.send(m);
     if (rd.snapshot) this.restoreSnapshot(rd);
     for (const e of rd.committedEntries) this.apply(node, e);
     for (const rs of rd.readStates) this.hooks.readState(this, rs);

@@ -22,7 +22,7 @@ export interface SimOptions {
   safetyTicks?: number;
   livenessTicksMax?: number;
   /** Self-test only: inject a bug the checkers must catch. */
-  bug?: "corruptEntry";
+  bug?: "corruptEntry" | "sendBeforePersist";
 }
 
 export interface SimResult {
@@ -82,7 +82,7 @@ export class Simulation {
   private readonly removalsApplied = new Map<NodeId, Set<NodeId>>();
   private nextId: number;
   now = 0;
-  private stats = { crashes: 0, partitions: 0, confChanges: 0, transfers: 0, leaders: 0 };
+  private stats = { crashes: 0, partitions: 0, confChanges: 0, transfers: 0, snapshotChunks: 0 };
 
   constructor(readonly opts: SimOptions) {
     this.rng = createRng(opts.seed);
@@ -103,10 +103,17 @@ export class Simulation {
   private addNode(id: NodeId): SimNode {
     const node = new SimNode(
       id,
-      { seed: this.opts.seed, ...this.p.node },
+      {
+        seed: this.opts.seed,
+        ...this.p.node,
+        bug: this.opts.bug === "sendBeforePersist" ? "sendBeforePersist" : undefined,
+      },
       {
         checker: this.checker,
-        send: (m) => this.network.send(m, this.now),
+        send: (m) => {
+          if (m.type === "snap") this.stats.snapshotChunks++;
+          this.network.send(m, this.now);
+        },
         applied: (n, e, cmd, result) => this.clients.onApplied(n, e, cmd, result),
         confApplied: (n, cc, cs) => this.onConfApplied(n, cc, cs),
         readState: (n, rs) => this.clients.onReadState(n, rs),
@@ -186,6 +193,8 @@ export class Simulation {
         sent: this.network.sent,
         dropped: this.network.dropped,
         checks: this.checker.checks,
+        elections: this.checker.elections,
+        tornTails: [...this.nodes.values()].reduce((n, x) => n + x.disk.tornTails, 0),
       },
     };
   }
