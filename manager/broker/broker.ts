@@ -1,0 +1,414 @@
+// The manager's embedded MQTT broker: aedes behind a guarded listener, with the policy hooks
+// (authentication, per-client publish/subscribe authorization), node session callbacks, an
+// in-process client API for the manager itself, and a publish gate the broker mesh plugs into.
+// It must never let one client's bad input cost more than that client's connection.
+
+import { randomUUID, timingSafeEqual } from "node:crypto";
+import type { EventEmitter } from "node:events";
+import type { Server, Socket } from "node:net";
+import { Aedes, type AedesPublishPacket, type Client, type PublishPacket } from "aedes";
+import { FleetError } from "../../core/errors.ts";
+import { limits } from "../../core/limits.ts";
+import { type Authorizer, type Identity, permissiveAuthorizer } from "./authorizer.ts";
+import { FrameGuard } from "./frame-guard.ts";
+import { boundPort, openListener } from "./listener.ts";
+import {
+  SINK_TOPIC,
+  startsWithWildcard,
+  topicFilterProblem,
+  topicNameProblem,
+} from "./topic-rules.ts";
+
+/** Username a peer manager's broker presents on a mesh link; its client id has the prefix. */
+export const MESH_USERNAME = "fleet-mesh";
+export const MESH_CLIENT_PREFIX = "fleet-mesh.";
+
+export interface Session {
+  readonly clientId: string;
+  readonly identity: Identity;
+  /** A link from a peer manager's broker (its publishes are never forwarded again). */
+  readonly mesh: boolean;
+  readonly remoteAddress: string | undefined;
+}
+
+export interface Message {
+  topic: string;
+  payload: Buffer;
+  qos: 0 | 1 | 2;
+  retain: boolean;
+}
+
+export type PublishOrigin =
+  | { kind: "client"; session: Session }
+  | { kind: "mesh"; session: Session }
+  | { kind: "local" };
+
+/**
+ * Sees every publish after authorization and before aedes stores or delivers it. It may
+ * rewrite the message in place (payload, retain); returning false swallows it. Throwing for a
+ * client or mesh origin closes that connection.
+ */
+export interface PublishGate {
+  admit(message: Message, origin: PublishOrigin): boolean | Promise<boolean>;
+}
+
+export type BrokerReportKind =
+  | "packet-refused"
+  | "connection-refused"
+  | "auth-refused"
+  | "publish-refused"
+  | "subscribe-refused"
+  | "client-error"
+  | "handler-error"
+  | "retained-full";
+
+export interface BrokerReport {
+  kind: BrokerReportKind;
+  message: string;
+  clientId?: string;
+}
+
+export interface BrokerOptions {
+  /** Stable id for this broker (the manager's id); random when absent. */
+  id?: string;
+  host?: string;
+  port?: number;
+  authorizer?: Authorizer;
+  /** The credential peer brokers present on mesh links; absent refuses every mesh link. */
+  meshSecret?: string;
+  onSessionOpen?: (session: Session) => void;
+  onSessionClose?: (session: Session) => void;
+  report?: (r: BrokerReport) => void;
+  packetBytesMax?: number;
+  connectionsMax?: number;
+  retainedTopicsMax?: number;
+}
+
+type AuthDone = (err: (Error & { returnCode: number }) | null, ok: boolean | null) => void;
+
+function authError(returnCode: number, message: string): Error & { returnCode: number } {
+  return Object.assign(new Error(message), { returnCode });
+}
+
+export class Broker {
+  readonly id: string;
+  readonly #aedes: Aedes;
+  readonly #opts: BrokerOptions;
+  readonly #authorizer: Authorizer;
+  readonly #sessions = new Map<Client, Session>();
+  readonly #sockets = new Set<Socket>();
+  readonly #retained = new Set<string>();
+  readonly #opened = new WeakSet<Client>();
+  #server: Server | undefined;
+  #gate: PublishGate | undefined;
+  #closed = false;
+
+  private constructor(aedes: Aedes, id: string, opts: BrokerOptions) {
+    this.#aedes = aedes;
+    this.id = id;
+    this.#opts = opts;
+    this.#authorizer = opts.authorizer ?? permissiveAuthorizer;
+  }
+
+  /** Starts aedes and the listener; resolves once both are ready. */
+  static async start(opts: BrokerOptions = {}): Promise<Broker> {
+    const id = opts.id ?? randomUUID();
+    const aedes = new Aedes({
+      id,
+      connectTimeout: limits.brokerConnectTimeoutMs,
+      drainTimeout: limits.brokerDrainTimeoutMs,
+      maxInflightInbound: limits.brokerInboundInflightMax,
+      queueLimit: limits.brokerPreConnectPacketsMax,
+      maxClientsIdLength: limits.brokerClientIdLengthMax,
+    });
+    const broker = new Broker(aedes, id, opts);
+    broker.#wire();
+    await aedes.listen();
+    broker.#server = await openListener(
+      { host: opts.host ?? "127.0.0.1", port: opts.port ?? 0 },
+      (socket) => broker.#accept(socket),
+    );
+    return broker;
+  }
+
+  get port(): number {
+    if (!this.#server) throw new FleetError("broker", "not-listening", "broker is not listening");
+    return boundPort(this.#server);
+  }
+
+  get url(): string {
+    return `mqtt://127.0.0.1:${this.port}`;
+  }
+
+  /** Connected sessions, mesh links included. */
+  sessions(): Session[] {
+    return [...this.#sessions.values()];
+  }
+
+  /** Installs (or removes) the publish gate; the broker mesh is the one user. */
+  setGate(gate: PublishGate | undefined): void {
+    this.#gate = gate;
+  }
+
+  /** Publishes as the manager itself: no socket, no authorizer, through the gate. */
+  async publish(
+    topic: string,
+    payload: Buffer | string,
+    opts: { qos?: 0 | 1; retain?: boolean } = {},
+  ): Promise<void> {
+    const problem = topicNameProblem(topic);
+    if (problem) throw new FleetError("broker", "bad-topic", `topic ${topic} ${problem}`);
+    const message: Message = {
+      topic,
+      payload: typeof payload === "string" ? Buffer.from(payload) : payload,
+      qos: opts.qos ?? 0,
+      retain: opts.retain ?? false,
+    };
+    if (!(await this.#admit(message, { kind: "local" }))) return;
+    const packet = { cmd: "publish", dup: false, ...message } as PublishPacket;
+    await new Promise<void>((resolve, reject) =>
+      this.#aedes.publish(packet, (err) => (err ? reject(err) : resolve())),
+    );
+  }
+
+  /**
+   * Subscribes the manager itself. The handler sees each matching message once as it is
+   * published (no retained replay: read `retained()` for that). Returns the unsubscribe.
+   */
+  async subscribe(filter: string, handler: (m: Message) => void): Promise<() => Promise<void>> {
+    const problem = topicFilterProblem(filter);
+    if (problem) throw new FleetError("broker", "bad-filter", `filter ${filter} ${problem}`);
+    const skipDollar = startsWithWildcard(filter);
+    const deliver = (packet: AedesPublishPacket, done: () => void) => {
+      if (!(skipDollar && packet.topic.startsWith("$"))) this.#deliverLocal(packet, handler);
+      done();
+    };
+    await new Promise<void>((resolve) => this.#aedes.subscribe(filter, deliver, resolve));
+    return () => new Promise<void>((resolve) => this.#aedes.unsubscribe(filter, deliver, resolve));
+  }
+
+  /** The retained messages whose topics match the filter. */
+  async retained(filter = "#"): Promise<Message[]> {
+    const out: Message[] = [];
+    const persistence = (this.#aedes as unknown as { persistence: RetainedSource }).persistence;
+    for await (const p of persistence.createRetainedStream(filter)) {
+      out.push({ topic: p.topic, payload: Buffer.from(p.payload), qos: p.qos, retain: true });
+    }
+    return out;
+  }
+
+  /** Stops listening, closes every client and aedes. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const server = this.#server;
+    const serverClosed = server
+      ? new Promise<void>((resolve) => server.close(() => resolve()))
+      : Promise.resolve();
+    await new Promise<void>((resolve) => this.#aedes.close(() => resolve()));
+    for (const s of this.#sockets) s.destroy();
+    await serverClosed;
+  }
+
+  #report(kind: BrokerReportKind, message: string, clientId?: string): void {
+    try {
+      this.#opts.report?.(clientId === undefined ? { kind, message } : { kind, message, clientId });
+    } catch {
+      // A failing report sink must not take the broker down.
+    }
+  }
+
+  #accept(socket: Socket): void {
+    const max = this.#opts.connectionsMax ?? limits.brokerConnectionsMax;
+    if (this.#closed || this.#sockets.size >= max) {
+      this.#report("connection-refused", `at ${max} connections; refused ${socket.remoteAddress}`);
+      socket.destroy();
+      return;
+    }
+    this.#sockets.add(socket);
+    const bytesMax = this.#opts.packetBytesMax ?? limits.brokerPacketBytesMax;
+    const guard = new FrameGuard(socket, bytesMax, (fault) =>
+      this.#report("packet-refused", `${fault} packet from ${socket.remoteAddress}; cut`),
+    );
+    const client = this.#aedes.handle(guard);
+    socket.once("close", () => {
+      this.#sockets.delete(socket);
+      // Authenticated but gone before CONNACK: aedes never reports it, so forget it here.
+      if (!this.#opened.has(client)) this.#sessions.delete(client);
+    });
+  }
+
+  #wire(): void {
+    const a = this.#aedes;
+    a.authenticate = (client, username, password, done) =>
+      void this.#authenticate(client, username, password, done as AuthDone);
+    a.authorizePublish = (client, packet, done) =>
+      void this.#authorizePublish(client, packet, done);
+    a.authorizeSubscribe = (client, sub, done) => {
+      const refusal = this.#subscribeRefusal(client, sub.topic);
+      if (refusal) this.#report("subscribe-refused", refusal, client.id);
+      done(null, refusal ? null : sub);
+    };
+    a.on("clientReady", (client) => {
+      const s = this.#sessions.get(client);
+      this.#opened.add(client);
+      if (s) this.#callback(() => this.#opts.onSessionOpen?.(s));
+    });
+    a.on("clientDisconnect", (client) => {
+      const s = this.#sessions.get(client);
+      this.#sessions.delete(client);
+      if (s) this.#callback(() => this.#opts.onSessionClose?.(s));
+    });
+    a.on("clientError", (client, err) => this.#report("client-error", err.message, client.id));
+    a.on("connectionError", (_c, err) => this.#report("client-error", err.message));
+    (a as EventEmitter).on("error", (err: Error) =>
+      this.#report("handler-error", `aedes: ${err.message}`),
+    );
+  }
+
+  #callback(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.#report("handler-error", `session callback threw: ${String(err)}`);
+    }
+  }
+
+  async #authenticate(
+    client: Client,
+    username: string | undefined,
+    password: Buffer | undefined,
+    done: AuthDone,
+  ): Promise<void> {
+    const clientId = client.id;
+    if (clientId.length > limits.brokerClientIdLengthMax) {
+      this.#report("auth-refused", "client id too long", clientId.slice(0, 64));
+      return done(authError(2, "client id too long"), null);
+    }
+    const remoteAddress = (client.conn as Partial<FrameGuard>).remoteAddress;
+    let identity: Identity | undefined;
+    let mesh = false;
+    try {
+      if (username === MESH_USERNAME || clientId.startsWith(MESH_CLIENT_PREFIX)) {
+        mesh = this.#meshCredentialOk(clientId, username, password);
+        identity = mesh
+          ? { principal: clientId.slice(MESH_CLIENT_PREFIX.length), role: "manager" }
+          : undefined;
+      } else {
+        const info = { clientId, username, password, remoteAddress };
+        identity = await this.#authorizer.authenticate(info);
+      }
+    } catch (err) {
+      this.#report("handler-error", `authenticate threw: ${String(err)}`, clientId);
+    }
+    if (!identity) {
+      this.#report("auth-refused", `refused ${clientId} from ${remoteAddress}`, clientId);
+      return done(authError(mesh ? 4 : 5, "not authorized"), null);
+    }
+    this.#sessions.set(client, { clientId, identity, mesh, remoteAddress });
+    done(null, true);
+  }
+
+  #meshCredentialOk(clientId: string, username?: string, password?: Buffer): boolean {
+    const secret = this.#opts.meshSecret;
+    if (secret === undefined || username !== MESH_USERNAME || password === undefined) return false;
+    if (!clientId.startsWith(MESH_CLIENT_PREFIX)) return false;
+    const want = Buffer.from(secret);
+    return password.length === want.length && timingSafeEqual(password, want);
+  }
+
+  #subscribeRefusal(client: Client, filter: string): string | undefined {
+    const s = this.#sessions.get(client);
+    if (!s) return `no session for ${client.id}`;
+    if (s.mesh) return "mesh links only publish";
+    const problem = topicFilterProblem(filter);
+    if (problem) return `filter ${filter} ${problem}`;
+    if (!this.#authorizer.maySubscribe(s.identity, s.clientId, filter)) {
+      return `${s.identity.principal} may not subscribe to ${filter}`;
+    }
+    return undefined;
+  }
+
+  async #authorizePublish(
+    client: Client | null,
+    packet: PublishPacket,
+    done: (err?: Error | null) => void,
+  ): Promise<void> {
+    const s = client ? this.#sessions.get(client) : undefined;
+    const refusal = this.#publishRefusal(s, packet.topic);
+    if (refusal) {
+      this.#report("publish-refused", refusal, client?.id);
+      return done(new Error(`broker: ${refusal}`));
+    }
+    const message = packet as unknown as Message;
+    if (!Buffer.isBuffer(packet.payload)) message.payload = Buffer.from(packet.payload);
+    const origin: PublishOrigin = !s
+      ? { kind: "local" }
+      : s.mesh
+        ? { kind: "mesh", session: s }
+        : { kind: "client", session: s };
+    try {
+      if (!(await this.#admit(message, origin))) sink(message);
+      done(null);
+    } catch (err) {
+      this.#report("publish-refused", `gate refused: ${String(err)}`, client?.id);
+      done(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  #publishRefusal(s: Session | undefined, topic: string): string | undefined {
+    if (!s) return undefined;
+    if (s.mesh) return topic.startsWith("$") ? `mesh link may not publish ${topic}` : undefined;
+    const problem = topicNameProblem(topic);
+    if (problem) return `topic ${topic} ${problem}`;
+    if (!this.#authorizer.mayPublish(s.identity, s.clientId, topic)) {
+      return `${s.identity.principal} may not publish to ${topic}`;
+    }
+    return undefined;
+  }
+
+  /** The retained-topic bound, then the gate, then retained bookkeeping. */
+  async #admit(message: Message, origin: PublishOrigin): Promise<boolean> {
+    // Checked before the gate: a gate may drop a retain flag but never adds one.
+    this.#boundRetained(message);
+    if (this.#gate && !(await this.#gate.admit(message, origin))) return false;
+    if (message.retain && message.payload.length === 0) this.#retained.delete(message.topic);
+    else if (message.retain) this.#retained.add(message.topic);
+    return true;
+  }
+
+  #boundRetained(message: Message): void {
+    const max = this.#opts.retainedTopicsMax ?? limits.brokerRetainedTopicsMax;
+    if (!message.retain || this.#retained.has(message.topic) || this.#retained.size < max) return;
+    this.#report("retained-full", `at ${max} retained topics; ${message.topic} not kept`);
+    message.retain = false;
+  }
+
+  #deliverLocal(packet: AedesPublishPacket, handler: (m: Message) => void): void {
+    try {
+      handler({
+        topic: packet.topic,
+        payload: Buffer.from(packet.payload),
+        qos: packet.qos,
+        retain: packet.retain,
+      });
+    } catch (err) {
+      this.#report("handler-error", `local subscriber threw on ${packet.topic}: ${String(err)}`);
+    }
+  }
+}
+
+interface RetainedSource {
+  createRetainedStream(pattern: string): AsyncIterable<{
+    topic: string;
+    payload: Uint8Array;
+    qos: 0 | 1 | 2;
+  }>;
+}
+
+/** Sends a swallowed publish where no subscription can match ([MQTT-4.7.2-1], $fleet/ refused). */
+function sink(message: Message): void {
+  message.topic = SINK_TOPIC;
+  message.retain = false;
+  message.payload = Buffer.alloc(0);
+}
