@@ -188,6 +188,8 @@ export interface UpdateStatus {
   startedAt?: number;
   completedAt?: number;
   message: string;
+  /** The service specVersion this status is about (a pause holds until the spec changes). */
+  specVersion?: number;
 }
 
 export interface Service extends Meta {

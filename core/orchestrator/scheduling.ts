@@ -1,0 +1,135 @@
+// The scheduling loop: the only writer of ASSIGNED. It hands the pure scheduler (core/scheduler)
+// a read-only view of nodes and tasks, and commits its plan in a store batch: a nodeId and
+// ASSIGNED for each placement, the scheduler's explanation in status.message for each task
+// that stays PENDING. It runs when something that could change a placement happened (a task
+// to place, a node change, a task freeing its node) and never places a task itself.
+
+import { limits } from "../limits.ts";
+import { isActive, TaskState, type TaskStateValue } from "../model/task-state.ts";
+import type { Service, Task } from "../model/types.ts";
+import { needsScheduling, schedule } from "../scheduler/schedule.ts";
+import type { Plan, SchedulerView } from "../scheduler/view.ts";
+import { by } from "../store/indexes.ts";
+import type { Store } from "../store/store.ts";
+import type { ReadTx, WriteTx } from "../store/tx.ts";
+import type { StoreEvent } from "../store/watch.ts";
+import { BaseLoop, type LoopOptions } from "./loop.ts";
+
+const VIEW_STATES: readonly TaskStateValue[] = [
+  TaskState.NEW,
+  TaskState.PENDING,
+  TaskState.ASSIGNED,
+  TaskState.ACCEPTED,
+  TaskState.PREPARING,
+  TaskState.READY,
+  TaskState.STARTING,
+  TaskState.RUNNING,
+];
+
+export class SchedulingLoop extends BaseLoop {
+  #wanted = false;
+  #runs = 0;
+  readonly #seed: number;
+  /** Service id -> node id -> when a task of the service last failed there. */
+  readonly #failures = new Map<string, Map<string, number>>();
+
+  constructor(store: Store, options: LoopOptions) {
+    super("scheduling", store, options, { tables: ["tasks", "nodes", "services"] });
+    this.#seed = options.seed;
+  }
+
+  /** Scheduling passes that ran (for tests and metrics). */
+  get runs(): number {
+    return this.#runs;
+  }
+
+  protected resync(): void {
+    this.#wanted = true;
+  }
+
+  protected observe(e: StoreEvent, nowMs: number): void {
+    if (e.kind === "commit") return;
+    if (e.table !== "tasks") {
+      this.#wanted = true;
+      return;
+    }
+    const t = e.object as Task;
+    if (e.kind === "update" && isIrrelevant(e.old as Task, t)) return;
+    if (t.status.state === TaskState.FAILED || t.status.state === TaskState.REJECTED) {
+      if (t.nodeId !== "") this.#rememberFailure(t.serviceId, t.nodeId, nowMs);
+    }
+    this.#wanted = true;
+  }
+
+  protected reconcile(nowMs: number): void {
+    if (!this.#wanted) return;
+    this.#wanted = false;
+    const view = this.view((tx) => this.#snapshot(tx, nowMs));
+    if (view === undefined) return;
+    const plan = schedule(view, { seed: (this.#seed + this.#runs++) >>> 0 });
+    this.#commit(plan, nowMs);
+  }
+
+  #snapshot(tx: ReadTx, nowMs: number): SchedulerView | undefined {
+    const waiting =
+      tx.count("tasks", by.state(TaskState.NEW)) + tx.count("tasks", by.state(TaskState.PENDING));
+    if (waiting === 0) return undefined;
+    const tasks: Task[] = [];
+    for (const s of VIEW_STATES) for (const t of tx.find("tasks", by.state(s))) tasks.push(t);
+    const services = new Map<string, Service>(tx.find("services").map((s) => [s.id, s]));
+    return { nodes: tx.find("nodes"), tasks, services, recentFailures: this.#recent(nowMs) };
+  }
+
+  #commit(plan: Plan, nowMs: number): void {
+    this.writeEach(plan.assignments, (tx, [taskId, nodeId]) => {
+      const t = placeable(tx, taskId);
+      if (t === undefined || (t.nodeId !== "" && t.nodeId !== nodeId)) return;
+      const status = { state: TaskState.ASSIGNED, timestamp: nowMs, message: "assigned" };
+      tx.update("tasks", { ...t, nodeId, status, updatedAt: nowMs });
+    });
+    this.writeEach(plan.pending, (tx, [taskId, message]) => {
+      const t = placeable(tx, taskId);
+      if (t === undefined) return;
+      if (t.status.state === TaskState.PENDING && t.status.message === message) return;
+      const status = { state: TaskState.PENDING, timestamp: nowMs, message };
+      tx.update("tasks", { ...t, status, updatedAt: nowMs });
+    });
+  }
+
+  #rememberFailure(serviceId: string, nodeId: string, nowMs: number): void {
+    let m = this.#failures.get(serviceId);
+    if (m === undefined) {
+      m = new Map();
+      this.#failures.set(serviceId, m);
+    }
+    m.delete(nodeId);
+    m.set(nodeId, nowMs);
+    if (m.size > limits.schedulerFailuresPerServiceMax) m.delete(m.keys().next().value!);
+  }
+
+  #recent(nowMs: number): Map<string, Set<string>> {
+    const out = new Map<string, Set<string>>();
+    for (const [svc, m] of this.#failures) {
+      for (const [node, at] of m) if (at + limits.schedulerFailureMemoryMs <= nowMs) m.delete(node);
+      if (m.size === 0) this.#failures.delete(svc);
+      else out.set(svc, new Set(m.keys()));
+    }
+    return out;
+  }
+}
+
+function placeable(tx: WriteTx, id: string): Task | undefined {
+  const t = tx.get("tasks", id);
+  return t !== undefined && needsScheduling(t) ? t : undefined;
+}
+
+/**
+ * An update that cannot change a placement: our own rewrite of a pending task's explanation,
+ * or an agent moving a task between active states (it holds the same node either way).
+ */
+function isIrrelevant(old: Task, t: Task): boolean {
+  if (old.desiredState !== t.desiredState || old.nodeId !== t.nodeId) return false;
+  const pendingRewrite =
+    old.status.state <= TaskState.PENDING && t.status.state === TaskState.PENDING;
+  return pendingRewrite || (isActive(old.status.state) && isActive(t.status.state));
+}
