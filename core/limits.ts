@@ -168,6 +168,7 @@ check(
   limits.raftHeartbeatTicksDefault < limits.raftElectionTicksDefault,
   "heartbeats come more often than elections",
 );
+check(limits.constraintsPerServiceMax + 3 <= 255, "a scheduler static verdict fits a byte");
 check(limits.messageBytesMax <= limits.raftMessageBytesMax, "a wire message fits a raft message");
 check(
   limits.statusBatchItemsMax <= limits.storeBatchActionsMax,

@@ -20,6 +20,18 @@ export interface Group {
   /** 0 means no limit. */
   readonly maxReplicasPerNode: number;
   readonly spread: readonly Target[];
+  /**
+   * Memo of the static links (platform, constraints) by node `order`, shared by every group
+   * with the same platforms and constraints within one run: 0 unknown, 1 pass, 2 platform,
+   * 3 + i constraint i (constraintsPerServiceMax + 3 fits a byte). Nodes do not change during a run, so each is evaluated once per
+   * distinct placement spec rather than once per group (Nomad's computed node classes).
+   */
+  readonly staticMemo: Uint8Array;
+}
+
+/** A fresh memo for `nodeCount` nodes. */
+export function newStaticMemo(nodeCount: number): Uint8Array {
+  return new Uint8Array(nodeCount);
 }
 
 /** Reasons, in pipeline order; `constraint:<i>` and `port:<80/tcp>` carry a detail. */
@@ -53,14 +65,14 @@ export function fit(info: NodeInfo, g: Group, out: Fit = { capacity: 0, reason: 
   out.reason = "";
   if (!bound(out, perNode(info.freeMemoryBytes, g.reservation.memoryBytes), "memory")) return out;
   if (!bound(out, perNode(info.freeNanoCPUs, g.reservation.nanoCPUs), "cpu")) return out;
-  // 3. Platform: a few string compares on the pre-normalised platform; a node of the wrong
-  //    architecture cannot run the image at all.
-  if (g.platforms.length > 0 && !anyPlatform(info, g.platforms)) {
-    return reject(out, "platform");
+  // 3 and 4 (platform, then constraints) depend on the node alone: memoised per run.
+  let verdict = g.staticMemo[info.order]!;
+  if (verdict === 0) {
+    verdict = staticVerdict(info, g);
+    g.staticMemo[info.order] = verdict;
   }
-  // 4. Constraints: label lookups and string or glob matches, dearer than the above.
-  const failed = firstUnsatisfied(g.constraints, info.node);
-  if (failed >= 0) return reject(out, constraintReason(failed));
+  if (verdict === 2) return reject(out, "platform");
+  if (verdict > 2) return reject(out, constraintReason(verdict - 3));
   // 5. Host ports: set lookups per published port; a node can hold one task per fixed port.
   for (const port of g.hostPorts) if (info.hostPorts.has(port)) return reject(out, `port:${port}`);
   if (g.hostPorts.length > 0 && !bound(out, 1, `port:${g.hostPorts[0]}`)) return out;
@@ -83,6 +95,15 @@ function constraintReason(i: number): Reason {
     CONSTRAINT_REASONS[i] = r;
   }
   return r;
+}
+
+function staticVerdict(info: NodeInfo, g: Group): number {
+  // 3. Platform: a few string compares on the pre-normalised platform; a node of the wrong
+  //    architecture cannot run the image at all.
+  if (g.platforms.length > 0 && !anyPlatform(info, g.platforms)) return 2;
+  // 4. Constraints: label lookups and string or glob matches, dearer than the above.
+  const failed = firstUnsatisfied(g.constraints, info.node);
+  return failed >= 0 ? 3 + failed : 1;
 }
 
 function reject(out: Fit, reason: Reason): Fit {

@@ -106,3 +106,22 @@ test("the view is never mutated", () => {
   assert.equal(plan.assignments.size + plan.pending.size, 5);
   assert.equal(JSON.stringify({ nodes, tasks }), before);
 });
+
+test("groups with different constraints never share a verdict; equal ones do, correctly", () => {
+  const nodes = Array.from({ length: 6 }, (_, i) =>
+    makeNode(`n${i}`, { labels: { zone: i % 2 === 0 ? "a" : "b" } }),
+  );
+  const inA = makeTemplate({ constraints: ["node.labels.zone==a"] });
+  const inB = makeTemplate({ constraints: ["node.labels.zone==b"] });
+  const tasks = [
+    ...makePending("s1", 6, inA),
+    ...makePending("s2", 6, inB),
+    ...makePending("s3", 6, inA),
+  ];
+  const plan = schedule(makeView(nodes, tasks), { seed: 2 });
+  assert.equal(plan.assignments.size, 18);
+  for (const [task, node] of plan.assignments) {
+    const even = Number(node.slice(1)) % 2 === 0;
+    assert.equal(even, !task.startsWith("s2"), `${task} on ${node}`);
+  }
+});

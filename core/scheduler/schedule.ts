@@ -12,7 +12,7 @@ import { TaskState } from "../model/task-state.ts";
 import type { Task } from "../model/types.ts";
 import { createRng } from "../rand.ts";
 import { explain, Rejections } from "./explain.ts";
-import { type Fit, fit, type Group } from "./filters.ts";
+import { type Fit, fit, type Group, newStaticMemo } from "./filters.ts";
 import { buildNodeInfos, hostPortsOf, type NodeInfo, occupy, reservationsOf } from "./node-info.ts";
 import type { Candidate } from "./rank.ts";
 import { buildTree, placeSpread } from "./spread.ts";
@@ -24,6 +24,8 @@ interface Run {
   readonly byId: ReadonlyMap<string, NodeInfo>;
   /** Groups by `serviceId/specVersion`, or the reason the spec cannot be scheduled. */
   readonly groups: Map<string, Group | string>;
+  /** Static-link memos by placement signature (platforms + constraints), see Group. */
+  readonly memos: Map<string, Uint8Array>;
   readonly assignments: Map<string, string>;
   readonly pending: Map<string, string>;
 }
@@ -35,6 +37,7 @@ export function schedule(view: SchedulerView, options: ScheduleOptions): Plan {
     infos,
     byId: new Map(infos.map((info) => [info.node.id, info])),
     groups: new Map(),
+    memos: new Map(),
     assignments: new Map(),
     pending: new Map(),
   };
@@ -159,15 +162,23 @@ function buildGroup(run: Run, task: Task): Group | string {
     }
     spread.push(t.target);
   }
+  const platforms = placement.platforms.map(normalizePlatform);
+  const signature = JSON.stringify([platforms, placement.constraints]);
+  let staticMemo = run.memos.get(signature);
+  if (staticMemo === undefined) {
+    staticMemo = newStaticMemo(run.infos.length);
+    run.memos.set(signature, staticMemo);
+  }
   return {
     serviceId: task.serviceId,
     specVersion: task.specVersion,
     reservation: reservationsOf(task),
-    platforms: placement.platforms.map(normalizePlatform),
+    platforms,
     constraints,
     hostPorts: hostPortsOf(run.view.services.get(task.serviceId)),
     maxReplicasPerNode: placement.maxReplicasPerNode,
     spread,
+    staticMemo,
   };
 }
 
