@@ -1,0 +1,257 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { after, test } from "node:test";
+import { topics } from "../../core/topics.ts";
+import { need } from "../../test/support/real.ts";
+import type { Message } from "./broker.ts";
+import {
+  connect,
+  meshUp,
+  type Node,
+  type Recorder,
+  startNode,
+  stopNode,
+  waitFor,
+  wire,
+} from "./test-harness.ts";
+
+const T = topics("c1");
+const cleanup: (() => Promise<void>)[] = [];
+after(async () => {
+  for (const c of cleanup.reverse()) await c();
+});
+
+async function cluster(ids = ["a", "b", "c"]): Promise<Node[]> {
+  const nodes: Node[] = [];
+  for (const id of ids) {
+    const n = await startNode(id);
+    nodes.push(n);
+    cleanup.push(() => stopNode(n));
+  }
+  wire(nodes);
+  await waitFor(() => meshUp(nodes), "every link up");
+  return nodes;
+}
+
+async function client(url: string, clientId: string): Promise<Recorder> {
+  const r = await connect(url, { clientId });
+  cleanup.push(() => r.close());
+  return r;
+}
+
+/** Each client publishes a marker last; links are FIFO, so all markers mean all messages. */
+async function drain(pubs: Recorder[], subs: Recorder[], tag: string): Promise<void> {
+  for (const p of pubs) await p.client.publishAsync(`${T.root}/marker/${tag}`, "m", { qos: 1 });
+  const want = pubs.length;
+  await waitFor(
+    () => subs.every((s) => s.got.filter((m) => m.topic.endsWith(`/marker/${tag}`)).length >= want),
+    `markers ${tag}`,
+  );
+}
+
+for (const qos of [0, 1] as const) {
+  test(`QoS ${qos}: concurrent publishes on every broker reach every subscriber exactly once`, async () => {
+    const nodes = await cluster();
+    const subs = await Promise.all(nodes.map((n) => client(n.broker.url, `sub-${n.id}`)));
+    for (const s of subs) await s.client.subscribeAsync(`${T.root}/#`, { qos: 1 });
+    const pubs = await Promise.all(nodes.map((n) => client(n.broker.url, `pub-${n.id}`)));
+    const perPublisher = 300;
+    await Promise.all(
+      pubs.map(async (p, i) => {
+        const sends: Promise<unknown>[] = [];
+        for (let k = 0; k < perPublisher; k++) {
+          sends.push(p.client.publishAsync(T.heartbeat(`n${i}`), `${i}:${k}`, { qos }));
+        }
+        await Promise.all(sends);
+      }),
+    );
+    await drain(pubs, subs, `q${qos}`);
+    for (const s of subs) {
+      const data = s.got.filter((m) => !m.topic.includes("/marker/"));
+      const counts = new Map<string, number>();
+      for (const m of data) counts.set(m.payload, (counts.get(m.payload) ?? 0) + 1);
+      assert.equal(counts.size, perPublisher * nodes.length, "every message arrived");
+      assert.ok(
+        [...counts.values()].every((c) => c === 1),
+        "no duplicates",
+      );
+    }
+    // No loops: each broker sent exactly its own clients' messages to each peer, once.
+    for (const n of nodes) {
+      for (const l of n.mesh.stats().links)
+        assert.equal(l.sent, perPublisher + 1, `${n.id}→${l.peer}`);
+    }
+  });
+}
+
+test("a client on B subscribed with + and # wildcards gets what is published on A", async () => {
+  const [a, b] = await cluster();
+  const sub = await client(b!.broker.url, "wild");
+  await sub.client.subscribeAsync([`${T.root}/n/+/hb`, `${T.root}/events/#`], { qos: 1 });
+  const local: Message[] = [];
+  await b!.broker.subscribe(`${T.root}/n/+/status`, (m) => local.push(m));
+  const pub = await client(a!.broker.url, "n9");
+  await pub.client.publishAsync(T.heartbeat("n9"), "hb", { qos: 0 });
+  await pub.client.publishAsync(T.status("n9"), "st", { qos: 1 });
+  await a!.broker.publish(T.event("node"), '{"up":"n9"}', { qos: 1 });
+  await waitFor(
+    () => sub.got.length === 2 && local.length === 1,
+    "wildcard deliveries on the other broker",
+  );
+  assert.deepEqual(sub.got.map((m) => m.topic).sort(), [T.event("node"), T.heartbeat("n9")]);
+  assert.equal(local[0]!.payload.toString(), "st");
+});
+
+test("retained: set on A is served to a new subscriber on C; an empty payload clears it everywhere", async () => {
+  const [a, b, c] = await cluster();
+  const pub = await client(a!.broker.url, "agent");
+  await pub.client.publishAsync(T.gossip("n1"), "g1", { qos: 1, retain: true });
+  await a!.broker.publish(T.nodeState("n1"), '{"state":"ready"}', { qos: 0, retain: true });
+  const everywhere = async (n: number) =>
+    (await Promise.all([a, b, c].map((x) => x!.broker.retained()))).every((r) => r.length === n);
+  await waitFor(() => everywhere(2), "retained on every broker");
+  const late = await client(c!.broker.url, "late");
+  await late.client.subscribeAsync(`${T.root}/#`, { qos: 1 });
+  await waitFor(() => late.got.length === 2, "retained served on C");
+  assert.ok(late.got.every((m) => m.retain));
+  await pub.client.publishAsync(T.gossip("n1"), "", { qos: 1, retain: true });
+  await a!.broker.publish(T.nodeState("n1"), "", { retain: true });
+  await waitFor(() => everywhere(0), "cleared on every broker");
+  const later = await client(b!.broker.url, "later");
+  await later.client.subscribeAsync(`${T.root}/#`, { qos: 1 });
+  await later.client.publishAsync(`${T.root}/marker/x`, "m", { qos: 1 });
+  await waitFor(() => later.got.length === 1, "marker");
+  assert.equal(later.got[0]!.topic, `${T.root}/marker/x`, "no retained left to serve");
+});
+
+test("concurrent retained writes to one topic converge to the same value on every broker", async () => {
+  const nodes = await cluster();
+  const topic = T.serviceState("s1");
+  await Promise.all(
+    nodes.map(async (n) => {
+      for (let k = 0; k < 20; k++) await n.broker.publish(topic, `${n.id}${k}`, { retain: true });
+    }),
+  );
+  const values = async () =>
+    (await Promise.all(nodes.map((n) => n.broker.retained(topic)))).map((r) =>
+      r[0]?.payload.toString(),
+    );
+  await waitFor(async () => {
+    const v = await values();
+    return v.every((x) => x !== undefined && x === v[0]);
+  }, "one retained value everywhere");
+});
+
+test("a broker killed and restarted empty rejoins and gets the retained state", async () => {
+  const nodes = await cluster();
+  const [a, b, c] = nodes as [Node, Node, Node];
+  await a.broker.publish(T.assign("n1"), "v1", { qos: 1, retain: true });
+  await c.broker.publish(T.nodeState("n2"), "ready", { retain: true });
+  await waitFor(async () => (await b.broker.retained()).length === 2, "B has both");
+  const port = b.broker.port;
+  await stopNode(b);
+  await waitFor(
+    () => a.reports.some((r) => r.kind === "peer-down" && r.peer === "b"),
+    "A sees B go",
+  );
+  // While B is down: QoS 1 is queued for it, QoS 0 is dropped and reported; a clear is queued.
+  await a.broker.publish(T.event("task"), "queued", { qos: 1 });
+  await a.broker.publish(T.heartbeat("n1"), "lost", { qos: 0 });
+  await a.broker.publish(T.assign("n1"), "v2", { qos: 1, retain: true });
+  assert.ok(a.reports.some((r) => r.kind === "dropped" && r.peer === "b"));
+
+  const b2 = await startNode("b", port);
+  cleanup.push(() => stopNode(b2));
+  const local: Message[] = [];
+  await b2.broker.subscribe(`${T.root}/#`, (m) => local.push(m));
+  const all = [a, b2, c];
+  wire(all);
+  await waitFor(() => meshUp(all), "B back in the mesh");
+  await waitFor(async () => (await b2.broker.retained()).length === 2, "B caught up");
+  const held = await b2.broker.retained();
+  const byTopic = new Map(held.map((m) => [m.topic, m.payload.toString()]));
+  assert.equal(byTopic.get(T.assign("n1")), "v2", "the newest value, not the synced stale one");
+  assert.equal(byTopic.get(T.nodeState("n2")), "ready");
+  await waitFor(() => local.some((m) => m.payload.toString() === "queued"), "queued QoS 1");
+  assert.ok(!local.some((m) => m.payload.toString() === "lost"), "QoS 0 was dropped");
+  assert.ok(a.reports.some((r) => r.kind === "peer-up" && r.message.includes("dropped")));
+});
+
+test("a resent mesh message is delivered once; a malformed one cuts the link, reaches no one", async () => {
+  const [a] = await cluster(["a"]);
+  const { encodeEnvelope } = await import("./envelope.ts");
+  const { MESH_CLIENT_PREFIX, MESH_USERNAME } = await import("./broker.ts");
+  const { SECRET } = await import("./test-harness.ts");
+  const sub = await client(a!.broker.url, "sub");
+  await sub.client.subscribeAsync(`${T.root}/#`, { qos: 1 });
+  const peer = await connect(a!.broker.url, {
+    clientId: `${MESH_CLIENT_PREFIX}z`,
+    username: MESH_USERNAME,
+    password: SECRET,
+  });
+  cleanup.push(() => peer.close());
+  const env = (seq: number, text: string) =>
+    encodeEnvelope({ epoch: 7, seq, sync: false, version: undefined, payload: Buffer.from(text) });
+  await peer.client.publishAsync(T.status("n1"), env(1, "one"), { qos: 1 });
+  await peer.client.publishAsync(T.status("n1"), env(1, "one"), { qos: 1, dup: true });
+  await peer.client.publishAsync(T.status("n1"), env(2, "two"), { qos: 1 });
+  await waitFor(() => sub.got.length === 2, "two distinct messages");
+  assert.deepEqual(
+    sub.got.map((m) => m.payload),
+    ["one", "two"],
+  );
+  assert.equal(a!.mesh.stats().duplicatesDropped, 1);
+  const cut = new Promise<void>((r) => peer.client.once("close", () => r()));
+  peer.client.publish(T.status("n1"), Buffer.from("no envelope"), { qos: 1 });
+  await cut;
+  await a!.broker.publish(`${T.root}/marker/end`, "m", { qos: 1 });
+  await waitFor(() => sub.got.length === 3, "marker");
+  assert.equal(sub.got[2]!.topic, `${T.root}/marker/end`);
+  assert.equal(a!.mesh.stats().badEnvelopes, 1);
+});
+
+test("operator story: a real mosquitto_sub on broker C receives JSON published on broker A", async (t) => {
+  if (!need(t, "mosquitto")) return;
+  const [a, , c] = await cluster();
+  const port = c!.broker.port;
+  const sub = spawn(
+    "mosquitto_sub",
+    [
+      "-h",
+      "127.0.0.1",
+      "-p",
+      String(port),
+      "-i",
+      "mosq-operator",
+      "-t",
+      `${T.root}/events/#`,
+      "-C",
+      "1",
+      "-v",
+      "-q",
+      "1",
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let out = "";
+  sub.stdout.on("data", (d) => {
+    out += String(d);
+  });
+  const exited = new Promise<number | null>((r) => sub.once("exit", (code) => r(code)));
+  cleanup.push(async () => {
+    if (sub.exitCode === null) sub.kill("SIGKILL");
+  });
+  await waitFor(
+    () => c!.broker.sessions().some((s) => s.clientId.startsWith("mosq")),
+    "mosquitto_sub connected",
+  );
+  // A subscription lands just after CONNACK; publish until mosquitto_sub has one message.
+  const event = JSON.stringify({ kind: "node", node: "n1", state: "ready" });
+  await waitFor(async () => {
+    await a!.broker.publish(T.event("node"), event, { qos: 1 });
+    return out.length > 0;
+  }, "mosquitto_sub printed the event");
+  assert.equal(await exited, 0);
+  assert.equal(out.trim(), `${T.event("node")} ${event}`);
+  assert.deepEqual(JSON.parse(out.trim().split(" ").slice(1).join(" ")), JSON.parse(event));
+});
