@@ -94,9 +94,17 @@ test("three drivers elect a leader, replicate, and forward follower writes", asy
     await new RaftWriter(leader).update((tx) => tx.create("nodes", makeNode("a")));
     const follower = [...c.nodes.values()].find((n) => !n.isLeader)!;
     await new RaftWriter(follower).update((tx) => tx.create("nodes", makeNode("b")));
+    // A linearizable read on a follower sees a write the leader just applied.
+    await new RaftWriter(leader).update((tx) => tx.create("nodes", makeNode("c")));
+    await follower.linearizable();
+    assert.ok(
+      follower.store.view((tx) => tx.get("nodes", "c")),
+      "follower read after ReadIndex",
+    );
     await c.converged();
-    for (const n of c.nodes.values()) assert.equal(nodeCount(n), 2);
+    for (const n of c.nodes.values()) assert.equal(nodeCount(n), 3);
     // Optimistic concurrency through Raft: two writes based on the same version, one wins.
+    await follower.linearizable();
     const a = leader.store.view((tx) => tx.get("nodes", "a"))!;
     const w = new RaftWriter(leader);
     const results = await Promise.allSettled([

@@ -63,6 +63,11 @@ export class RaftNode {
   /** Members the transport currently connects to. */
   readonly #linked = new Set<NodeId>();
   readonly #waiters = new Map<string, Waiter>();
+  /** ReadIndex requests by context, waiting for their read index to be applied (§6.4). */
+  readonly #reads = new Map<
+    string,
+    { resolve: () => void; reject: (e: Error) => void; index: number }
+  >();
   readonly #bootNonce = randomBytes(6).toString("hex");
   #seq = 0;
   #ticker: NodeJS.Timeout | undefined;
@@ -204,6 +209,46 @@ export class RaftNode {
     this.#kick();
   }
 
+  /**
+   * Resolves once this replica has applied everything committed when the call was made, as
+   * confirmed by the leader with a quorum (ReadIndex, thesis §6.4): a read after it is
+   * linearizable. Works on followers too.
+   */
+  linearizable(timeoutMs = 5_000): Promise<void> {
+    if (this.#stopped) return Promise.reject(stoppedError());
+    const ctx = `${this.#bootNonce}.${++this.#seq}`;
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#reads.delete(ctx);
+        reject(new FleetError("raft", "timeout", `no read index within ${timeoutMs} ms`, true));
+      }, timeoutMs);
+      const done = { resolve: () => (clearTimeout(timer), resolve()), reject, index: -1 };
+      this.#reads.set(ctx, done);
+      try {
+        this.#node.readIndex(new TextEncoder().encode(ctx));
+      } catch (err) {
+        clearTimeout(timer);
+        this.#reads.delete(ctx);
+        reject(err);
+        return;
+      }
+      this.#kick();
+    });
+  }
+
+  #settleReads(rd: Ready): void {
+    for (const rs of rd.readStates) {
+      const r = this.#reads.get(new TextDecoder().decode(rs.context));
+      if (r) r.index = rs.index;
+    }
+    const applied = this.#node.status().applied;
+    for (const [ctx, r] of this.#reads) {
+      if (r.index < 0 || r.index > applied) continue;
+      this.#reads.delete(ctx);
+      r.resolve();
+    }
+  }
+
   /** Resolves once this replica has applied at least `index` (bounded wait). */
   #waitApplied(index: number, timeoutMs = 10_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
@@ -227,6 +272,8 @@ export class RaftNode {
       w.reject(stoppedError());
     }
     this.#waiters.clear();
+    for (const [, r] of this.#reads) r.reject(stoppedError());
+    this.#reads.clear();
     while (this.#pumping) await new Promise((r) => setTimeout(r, 5));
     // Commit-index moves are written without fsync (they may be lost, Raft allows it); on a clean
     // stop make the latest one durable so a restart serves everything it had applied.
@@ -280,6 +327,7 @@ export class RaftNode {
       for (const m of rd.messages) this.#transport.send(m.to, toWire(m));
       this.#apply(rd);
       this.#node.advance(rd);
+      this.#settleReads(rd);
       await this.#maybeSnapshot();
     }
   }
