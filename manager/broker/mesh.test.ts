@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { after, test } from "node:test";
+import { limits } from "../../core/limits.ts";
 import { topics } from "../../core/topics.ts";
 import { need } from "../../test/support/real.ts";
 import type { Message } from "./broker.ts";
 import {
   connect,
+  cutProxy,
   meshUp,
   type Node,
   type Recorder,
@@ -83,6 +85,49 @@ for (const qos of [0, 1] as const) {
     }
   });
 }
+
+test("cutting a link mid-stream loses no QoS 1 message and duplicates none", async () => {
+  const a = await startNode("a");
+  const b = await startNode("b");
+  cleanup.push(
+    () => stopNode(a),
+    () => stopNode(b),
+  );
+  const proxy = await cutProxy(b.broker.port);
+  cleanup.push(() => proxy.close());
+  a.mesh.setPeers([{ id: "b", url: proxy.url }]);
+  b.mesh.setPeers([{ id: "a", url: a.broker.url }]);
+  await waitFor(() => meshUp([a, b]), "links up");
+  const sub = await client(b.broker.url, "sub");
+  await sub.client.subscribeAsync(`${T.root}/#`, { qos: 1 });
+  const total = 3000;
+  const publish = async (from: number, to: number) => {
+    for (let k = from; k < to; k++) await a.broker.publish(T.status("n1"), String(k), { qos: 1 });
+  };
+  await publish(0, 1000);
+  await waitFor(() => a.mesh.stats().links[0]!.inflight === 0, "first thousand acknowledged");
+  // B keeps receiving but A hears no acks: A's whole inflight window is unacknowledged.
+  proxy.holdReplies(true);
+  await publish(1000, 2000);
+  await waitFor(() => sub.got.length >= 1000 + limits.meshInflightMessagesMax, "B received");
+  assert.ok(proxy.cut() >= 1, "the link was cut");
+  proxy.holdReplies(false);
+  await publish(2000, total);
+  await waitFor(() => sub.got.length >= total, `${total} messages on B`, 30_000);
+  await a.broker.publish(`${T.root}/marker/cut`, "m", { qos: 1 });
+  await waitFor(() => sub.count(`${T.root}/marker/cut`) === 1, "marker");
+  const seen = new Map<string, number>();
+  for (const m of sub.got) seen.set(m.payload, (seen.get(m.payload) ?? 0) + 1);
+  assert.equal(seen.size, total + 1);
+  assert.ok(
+    [...seen.values()].every((c) => c === 1),
+    "no duplicates",
+  );
+  const link = a.mesh.stats().links[0]!;
+  assert.ok(link.connects >= 2, "the link reconnected");
+  assert.ok(link.resent >= limits.meshInflightMessagesMax, "the unacknowledged window was resent");
+  assert.ok(b.mesh.stats().duplicatesDropped >= limits.meshInflightMessagesMax, "B dropped them");
+});
 
 test("a client on B subscribed with + and # wildcards gets what is published on A", async () => {
   const [a, b] = await cluster();

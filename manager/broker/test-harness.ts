@@ -108,3 +108,53 @@ export async function stopNode(n: Node): Promise<void> {
   await n.mesh.close();
   await n.broker.close();
 }
+
+export interface CutProxy {
+  url: string;
+  /** Destroys every connection through the proxy (both sides see a reset). */
+  cut(): number;
+  /** While held, bytes from the broker back to the client are dropped (acks get lost). */
+  holdReplies(hold: boolean): void;
+  close(): Promise<void>;
+}
+
+/** A TCP proxy to a broker whose connections a test can cut, to fault a mesh link. */
+export async function cutProxy(targetPort: number): Promise<CutProxy> {
+  const { createServer, connect: tcp } = await import("node:net");
+  const pairs = new Set<{ destroy(): void }>();
+  let holding = false;
+  const server = createServer((down) => {
+    const up = tcp(targetPort, "127.0.0.1");
+    const pair = {
+      destroy: () => {
+        down.destroy();
+        up.destroy();
+      },
+    };
+    pairs.add(pair);
+    down.on("error", pair.destroy).on("close", () => pairs.delete(pair));
+    up.on("error", pair.destroy).on("close", pair.destroy);
+    down.pipe(up);
+    up.on("data", (chunk: Buffer) => {
+      if (!holding) down.write(chunk);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  const addr = server.address();
+  const port = typeof addr === "object" && addr ? addr.port : 0;
+  return {
+    url: `mqtt://127.0.0.1:${port}`,
+    cut: () => {
+      const n = pairs.size;
+      for (const p of [...pairs]) p.destroy();
+      return n;
+    },
+    holdReplies: (hold) => {
+      holding = hold;
+    },
+    close: async () => {
+      for (const p of [...pairs]) p.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
