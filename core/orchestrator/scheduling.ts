@@ -14,6 +14,7 @@ import type { Store } from "../store/store.ts";
 import type { ReadTx, WriteTx } from "../store/tx.ts";
 import type { StoreEvent } from "../store/watch.ts";
 import { BaseLoop, type LoopOptions } from "./loop.ts";
+import { isRunnable } from "./tasks.ts";
 
 const VIEW_STATES: readonly TaskStateValue[] = [
   TaskState.NEW,
@@ -75,7 +76,12 @@ export class SchedulingLoop extends BaseLoop {
       tx.count("tasks", by.state(TaskState.NEW)) + tx.count("tasks", by.state(TaskState.PENDING));
     if (waiting === 0) return undefined;
     const tasks: Task[] = [];
-    for (const s of VIEW_STATES) for (const t of tx.find("tasks", by.state(s))) tasks.push(t);
+    // A task told to stop does not count on its node: its replacement (an update's, a move's)
+    // may take its place. No container is overcommitted by this: a stop-first replacement is
+    // held at READY until the old task has stopped (update.ts).
+    for (const s of VIEW_STATES) {
+      for (const t of tx.find("tasks", by.state(s))) if (isRunnable(t)) tasks.push(t);
+    }
     const services = new Map<string, Service>(tx.find("services").map((s) => [s.id, s]));
     return { nodes: tx.find("nodes"), tasks, services, recentFailures: this.#recent(nowMs) };
   }
