@@ -22,6 +22,8 @@ export interface NodeInfo {
   readonly perService: Map<string, number>;
   /** Host ports in use, as `80/tcp`. */
   readonly hostPorts: Set<string>;
+  /** Spread key -> this node's lower-cased value for it, filled on first use (see spread.ts). */
+  readonly spreadValues: Map<string, string>;
 }
 
 export function portKey(p: PortConfig): string {
@@ -89,5 +91,6 @@ function newInfo(node: Node, order: number): NodeInfo {
     tasks: 0,
     perService: new Map(),
     hostPorts: new Set(),
+    spreadValues: new Map(),
   };
 }

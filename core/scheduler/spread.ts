@@ -32,7 +32,7 @@ function branch(
   if (target === undefined) return { value, children: [], candidates };
   const byValue = new Map<string, Candidate[]>();
   for (const c of candidates) {
-    const v = (resolveTarget(target, c.info.node) ?? "").toLowerCase();
+    const v = spreadValue(c.info, target);
     const list = byValue.get(v);
     if (list === undefined) byValue.set(v, [c]);
     else list.push(c);
@@ -40,6 +40,16 @@ function branch(
   const values = [...byValue.keys()].sort();
   const children = values.map((v) => branch(v, byValue.get(v)!, spread, level + 1));
   return { value, children, candidates: [] };
+}
+
+/** The node's value for a spread key, resolved once per run (nodes do not change in a run). */
+function spreadValue(info: NodeInfo, target: Target): string {
+  let v = info.spreadValues.get(target.key);
+  if (v === undefined) {
+    v = (resolveTarget(target, info.node) ?? "").toLowerCase();
+    info.spreadValues.set(target.key, v);
+  }
+  return v;
 }
 
 /** Places up to n tasks under `b`; returns how many it placed. */
