@@ -22,6 +22,8 @@ export class SimDisk {
   private durable = new MemoryStorage();
   private unsynced: DiskWrite[] = [];
   tornTails = 0;
+  /** Crashes that lost at least one unsynced or half-written record. */
+  lostWrites = 0;
 
   /** Writes one Ready's records; with sync they are durable when this returns. */
   write(live: MemoryStorage, writes: DiskWrite[], sync: boolean): void {
@@ -53,9 +55,10 @@ export class SimDisk {
   crash(rng: Rng, partial: DiskWrite[] = []): void {
     const pending = [...this.unsynced, ...partial];
     const keep = rng.int(pending.length + 1);
+    if (keep < pending.length) this.lostWrites++;
     for (let i = 0; i < keep; i++) {
       let w = pending[i]!;
-      if (i === keep - 1 && w.kind === "entries" && w.ents.length > 1 && rng.int(2) === 0) {
+      if (i === keep - 1 && w.kind === "entries" && w.ents.length > 1) {
         w = { kind: "entries", ents: w.ents.slice(0, 1 + rng.int(w.ents.length - 1)) };
         this.tornTails++;
       }

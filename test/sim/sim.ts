@@ -195,6 +195,7 @@ export class Simulation {
         checks: this.checker.checks,
         elections: this.checker.elections,
         tornTails: [...this.nodes.values()].reduce((n, x) => n + x.disk.tornTails, 0),
+        lostWrites: [...this.nodes.values()].reduce((n, x) => n + x.disk.lostWrites, 0),
       },
     };
   }
@@ -260,7 +261,8 @@ export class Simulation {
     if (up.length === 0) return;
     const n = up[this.rng.int(up.length)]!;
     this.stats.crashes++;
-    if (this.rng.int(2) === 0) n.crashOnNextReady = true;
+    // Two in three crashes strike while a Ready is being written (torn writes).
+    if (this.rng.int(3) > 0) n.crashOnNextReady = true;
     else n.crash();
     this.network.dropTo(n.id);
     this.downUntil.set(n.id, this.now + MICRO * (5 + this.rng.int(100)));
