@@ -9,6 +9,7 @@
 import { assert } from "../errors.ts";
 import { limits } from "../limits.ts";
 import type { Rng } from "../rand.ts";
+import { campaign, handleVoteRequest } from "./election.ts";
 import { RaftLog } from "./log.ts";
 import { Membership } from "./membership.ts";
 import { msg } from "./message.ts";
@@ -24,7 +25,6 @@ import {
   type Entry,
   type HardState,
   type Message,
-  type MessageType,
   NONE,
   type NodeId,
   RaftError,
@@ -273,28 +273,7 @@ export class Raft {
   }
 
   campaign(t: CampaignType): void {
-    const pre = t === "preElection";
-    if (pre) this.becomePreCandidate();
-    else this.becomeCandidate();
-    const term = pre ? this.term + 1 : this.term;
-    if (this.poll(this.id, true) === "won") {
-      if (pre) this.campaign("election");
-      else this.becomeLeader();
-      return;
-    }
-    for (const id of this.tracker.voters) {
-      if (id === this.id) continue;
-      this.send(
-        msg({
-          type: pre ? "preVote" : "vote",
-          to: id,
-          term,
-          index: this.log.lastIndex(),
-          logTerm: this.log.lastTerm(),
-          transfer: t === "transfer" ? true : undefined,
-        }),
-      );
-    }
+    campaign(this, t);
   }
 
   poll(id: NodeId, granted: boolean) {
@@ -333,7 +312,7 @@ export class Raft {
       return;
     }
     if (m.type === "vote" || m.type === "preVote") {
-      this.handleVoteRequest(m);
+      handleVoteRequest(this, m);
       return;
     }
     this.stepFn(this, m);
@@ -363,24 +342,6 @@ export class Raft {
       this.send(msg({ type: "appResp", to: m.from }));
     } else if (m.type === "preVote") {
       this.send(msg({ type: "preVoteResp", to: m.from, term: this.term, reject: true }));
-    }
-  }
-
-  private handleVoteRequest(m: Message): void {
-    const canVote =
-      this.vote === m.from ||
-      (this.vote === NONE && this.lead === NONE) ||
-      (m.type === "preVote" && m.term > this.term);
-    const resp: MessageType = m.type === "vote" ? "voteResp" : "preVoteResp";
-    if (canVote && this.log.isUpToDate(m.index, m.logTerm)) {
-      // Persisted with the Ready before the response leaves (§3.8).
-      this.send(msg({ type: resp, to: m.from, term: m.term }));
-      if (m.type === "vote") {
-        this.electionElapsed = 0;
-        this.vote = m.from;
-      }
-    } else {
-      this.send(msg({ type: resp, to: m.from, term: this.term, reject: true }));
     }
   }
 
