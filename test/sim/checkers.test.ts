@@ -136,6 +136,15 @@ test("simulator: acknowledging before persisting is caught", () => {
   assert.ok(caught > 0, "no seed in 1..60 noticed acknowledgements sent before fsync");
 });
 
+test("simulator: reads served without ReadIndex are caught as non-linearizable", () => {
+  let caught = 0;
+  for (let seed = 1; seed <= 100 && caught === 0; seed++) {
+    const r = runSeed({ seed, bug: "staleReads" });
+    if (r.linearizable === "illegal") caught++;
+  }
+  assert.ok(caught > 0, "no seed in 1..100 exposed a stale read");
+});
+
 test("simulator: the same seed replays the same run", () => {
   const a = runSeed({ seed: 4242 });
   const b = runSeed({ seed: 4242 });

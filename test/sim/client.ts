@@ -41,6 +41,8 @@ export class Clients {
     readonly count: number,
     private readonly keys: string[],
     private readonly retryTicks: number,
+    /** Self-test only: answer reads from the contacted node's state, skipping ReadIndex. */
+    private readonly staleReads = false,
   ) {
     this.seqs = new Array(count).fill(0);
   }
@@ -93,7 +95,9 @@ export class Clients {
     const node = leader && this.rng.int(3) > 0 ? leader : up[this.rng.int(up.length)]!;
     p.target = node.id;
     try {
-      if (p.cmd.op.kind === "get") {
+      if (p.cmd.op.kind === "get" && this.staleReads) {
+        this.finish(p, node.kv.get(p.cmd.op.key));
+      } else if (p.cmd.op.kind === "get") {
         p.ctx = `${p.cmd.client}:${p.cmd.seq}:${p.attempt}`;
         node.raft!.readIndex(enc.encode(p.ctx));
       } else {

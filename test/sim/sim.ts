@@ -22,7 +22,7 @@ export interface SimOptions {
   safetyTicks?: number;
   livenessTicksMax?: number;
   /** Self-test only: inject a bug the checkers must catch. */
-  bug?: "corruptEntry" | "sendBeforePersist";
+  bug?: "corruptEntry" | "sendBeforePersist" | "staleReads";
 }
 
 export interface SimResult {
@@ -94,7 +94,8 @@ export class Simulation {
       delayMax: f.delayMax,
     });
     const keys = Array.from({ length: f.keys }, (_, i) => `k${i}`);
-    this.clients = new Clients(this.rng, f.clients, keys, 4 * f.node.electionTicks);
+    const stale = opts.bug === "staleReads";
+    this.clients = new Clients(this.rng, f.clients, keys, 4 * f.node.electionTicks, stale);
     const founders = Array.from({ length: f.size }, (_, i) => i + 1);
     for (const id of founders) this.addNode(id).bootstrap(founders);
     this.nextId = f.size + 1;
