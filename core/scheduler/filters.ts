@@ -23,8 +23,9 @@ export interface Group {
   /**
    * Memo of the static links (platform, constraints) by node `order`, shared by every group
    * with the same platforms and constraints within one run: 0 unknown, 1 pass, 2 platform,
-   * 3 + i constraint i (constraintsPerServiceMax + 3 fits a byte). Nodes do not change during a run, so each is evaluated once per
-   * distinct placement spec rather than once per group (Nomad's computed node classes).
+   * 3 + i constraint i (constraintsPerServiceMax + 3 fits a byte). Nodes do not change
+   * during a run, so each is evaluated once per distinct placement spec rather than once per
+   * group (Nomad's computed node classes).
    */
   readonly staticMemo: Uint8Array;
 }

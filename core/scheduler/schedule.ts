@@ -8,6 +8,7 @@ import { parseTarget } from "../constraint/keys.ts";
 import { parseConstraints } from "../constraint/parse.ts";
 import { normalizePlatform } from "../constraint/platform.ts";
 import type { Constraint, Target } from "../constraint/types.ts";
+import { assert } from "../errors.ts";
 import { TaskState } from "../model/task-state.ts";
 import type { Task } from "../model/types.ts";
 import { createRng } from "../rand.ts";
@@ -105,8 +106,12 @@ function scheduleGroup(run: Run, tasks: readonly Task[]): void {
     if (info !== undefined) run.assignments.set(task.id, info.node.id);
   });
   if (chosen.length === tasks.length) return;
-  // Every candidate is full by now: count what filled it, then explain.
-  for (const c of candidates) rejections.add(c.reason);
+  // Every candidate is full by now (or the heap would have placed more): count what filled
+  // it, then explain.
+  for (const c of candidates) {
+    assert(c.capacity === 0 && c.reason !== "", "tasks left pending beside a node with room");
+    rejections.add(c.reason);
+  }
   const message = explain(rejections, g);
   for (const task of tasks.slice(chosen.length)) run.pending.set(task.id, message);
 }
