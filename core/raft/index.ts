@@ -15,3 +15,4 @@ export {
   type WritableStorage,
 } from "./storage.ts";
 export * from "./types.ts";
+export { parseMessage } from "./validate.ts";
