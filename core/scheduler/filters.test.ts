@@ -154,3 +154,25 @@ test("no nodes at all, and an invalid constraint, are explained too", () => {
   );
   assert.match(placeOne([{}], { spread: ["node.label.zone"] }), /did you mean `node.labels.zone`/);
 });
+
+test("a published port of 0 is not a fixed host port", () => {
+  const view = makeView([makeNode("n0")], makePending("svc", 3, makeTemplate()), [
+    makeService("svc", [{ publishedPort: 0 }]),
+  ]);
+  assert.equal(schedule(view, { seed: 1 }).assignments.size, 3);
+});
+
+test("a long explanation lists the first reasons in pipeline order, then how many more", () => {
+  const constraints = Array.from({ length: 10 }, (_, i) => `node.labels.k${i}==yes`);
+  // Node i has labels k0..k(i-1), so it fails constraint i: ten distinct reasons, plus one down.
+  const nodes: NodeOpts[] = Array.from({ length: 10 }, (_, i) => ({
+    labels: Object.fromEntries(Array.from({ length: i }, (_, j) => [`k${j}`, "yes"])),
+  }));
+  const msg = placeOne([{ state: "down" }, ...nodes], { constraints });
+  const parts = msg.replace(/^no suitable node \(|\)$/g, "").split("; ");
+  assert.equal(parts.length, 9);
+  assert.equal(parts[0], "node not ready on 1 node");
+  assert.equal(parts[1], "constraint node.labels.k0==yes not satisfied on 1 node");
+  assert.equal(parts[7], "constraint node.labels.k6==yes not satisfied on 1 node");
+  assert.equal(parts[8], "and 3 more reasons");
+});
