@@ -29,7 +29,10 @@ const OP_FIXES: Record<string, string> = {
   ">==": ">=",
   "<==": "<=",
 };
-const FORBIDDEN_IN_VALUE = /[=!<>(),]/;
+// Swarm's value pattern allows parentheses (not `=`, `!`, `<`, `>` or commas); set items
+// cannot hold them, since they delimit the set.
+const FORBIDDEN_IN_VALUE = /[=!<>,]/;
+const FORBIDDEN_IN_SET_ITEM = /[=!<>(),]/;
 const ROLES = ["manager", "worker"];
 
 /** The text being parsed, with helpers that throw at a 0-based index. */
@@ -252,7 +255,7 @@ function setItems(src: Source, target: Target, from: number, to: number): string
     const lead = item.length - item.trimStart().length;
     const v = item.trim();
     if (v === "") src.fail("empty-set-item", start + lead, "empty value in set");
-    const bad = FORBIDDEN_IN_VALUE.exec(v);
+    const bad = FORBIDDEN_IN_SET_ITEM.exec(v);
     if (bad) src.fail("bad-value", start + lead + bad.index, `unexpected \`${bad[0]}\` in value`);
     values.push(normalizeValue(src, target, v, start + lead));
     start += item.length + 1;
