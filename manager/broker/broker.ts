@@ -3,7 +3,7 @@
 // in-process client API for the manager itself, and a publish gate the broker mesh plugs into.
 // It must never let one client's bad input cost more than that client's connection.
 
-import { randomUUID, timingSafeEqual } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import type { EventEmitter } from "node:events";
 import type { Server, Socket } from "node:net";
 import { Aedes, type AedesPublishPacket, type Client, type PublishPacket } from "aedes";
@@ -11,6 +11,7 @@ import { FleetError } from "../../core/errors.ts";
 import { limits } from "../../core/limits.ts";
 import { type Authorizer, type Identity, permissiveAuthorizer } from "./authorizer.ts";
 import { FrameGuard } from "./frame-guard.ts";
+import { identify } from "./identify.ts";
 import { boundPort, openListener } from "./listener.ts";
 import {
   SINK_TOPIC,
@@ -19,9 +20,7 @@ import {
   topicNameProblem,
 } from "./topic-rules.ts";
 
-/** Username a peer manager's broker presents on a mesh link; its client id has the prefix. */
-export const MESH_USERNAME = "fleet-mesh";
-export const MESH_CLIENT_PREFIX = "fleet-mesh.";
+export { MESH_CLIENT_PREFIX, MESH_USERNAME } from "./identify.ts";
 
 export interface Session {
   readonly clientId: string;
@@ -281,40 +280,22 @@ export class Broker {
     done: AuthDone,
   ): Promise<void> {
     const clientId = client.id;
-    if (clientId.length > limits.brokerClientIdLengthMax) {
-      this.#report("auth-refused", "client id too long", clientId.slice(0, 64));
-      return done(authError(2, "client id too long"), null);
-    }
     const remoteAddress = (client.conn as Partial<FrameGuard>).remoteAddress;
-    let identity: Identity | undefined;
-    let mesh = false;
-    try {
-      if (username === MESH_USERNAME || clientId.startsWith(MESH_CLIENT_PREFIX)) {
-        mesh = this.#meshCredentialOk(clientId, username, password);
-        identity = mesh
-          ? { principal: clientId.slice(MESH_CLIENT_PREFIX.length), role: "manager" }
-          : undefined;
-      } else {
-        const info = { clientId, username, password, remoteAddress };
-        identity = await this.#authorizer.authenticate(info);
-      }
-    } catch (err) {
-      this.#report("handler-error", `authenticate threw: ${String(err)}`, clientId);
+    const info = { clientId, username, password, remoteAddress };
+    const verdict = await identify(info, this.#authorizer, this.#opts.meshSecret).catch(
+      (err: unknown) => {
+        this.#report("handler-error", `authenticate threw: ${String(err)}`, clientId);
+        return { ok: false, returnCode: 5, reason: "authenticator failed" } as const;
+      },
+    );
+    if (!verdict.ok) {
+      const who = `${clientId.slice(0, 64)} from ${remoteAddress}`;
+      this.#report("auth-refused", `refused ${who}: ${verdict.reason}`, clientId.slice(0, 64));
+      return done(authError(verdict.returnCode, verdict.reason), null);
     }
-    if (!identity) {
-      this.#report("auth-refused", `refused ${clientId} from ${remoteAddress}`, clientId);
-      return done(authError(mesh ? 4 : 5, "not authorized"), null);
-    }
+    const { identity, mesh } = verdict;
     this.#sessions.set(client, { clientId, identity, mesh, remoteAddress });
     done(null, true);
-  }
-
-  #meshCredentialOk(clientId: string, username?: string, password?: Buffer): boolean {
-    const secret = this.#opts.meshSecret;
-    if (secret === undefined || username !== MESH_USERNAME || password === undefined) return false;
-    if (!clientId.startsWith(MESH_CLIENT_PREFIX)) return false;
-    const want = Buffer.from(secret);
-    return password.length === want.length && timingSafeEqual(password, want);
   }
 
   #subscribeRefusal(client: Client, filter: string): string | undefined {

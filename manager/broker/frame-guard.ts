@@ -78,6 +78,7 @@ export class FrameGuard extends Duplex {
   readonly socket: GuardedSocket;
   readonly remoteAddress: string | undefined;
   readonly #scanner: FrameScanner;
+  #corked = false;
 
   constructor(socket: GuardedSocket, packetBytesMax: number, onFault: (f: FrameFault) => void) {
     super({ allowHalfOpen: false });
@@ -104,14 +105,36 @@ export class FrameGuard extends Duplex {
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    if (this.socket.destroyed) {
+    this._writev([{ chunk, encoding: _enc }], cb);
+  }
+
+  /**
+   * Writes to the socket corked until the next turn of the event loop: aedes delivers each
+   * message from its own setImmediate, so this turns a burst into one writev, not one each.
+   * The callback is held while the socket is full, so our buffer fills and aedes sees write()
+   * return false and waits for 'drain' (bounded in time by its drain timeout).
+   */
+  override _writev(
+    chunks: { chunk: Buffer; encoding: BufferEncoding }[],
+    cb: (err?: Error | null) => void,
+  ): void {
+    const socket = this.socket;
+    if (socket.destroyed) {
       cb(new Error("broker: connection closed"));
       return;
     }
-    // Hold the callback while the socket is full, so our own buffer fills and aedes sees
-    // write() return false and waits for 'drain' (bounded in time by its drain timeout).
-    if (this.socket.write(chunk)) cb();
-    else this.socket.once("drain", () => cb());
+    if (!this.#corked) {
+      this.#corked = true;
+      socket.cork();
+      setImmediate(() => {
+        this.#corked = false;
+        socket.uncork();
+      });
+    }
+    let ok = true;
+    for (const c of chunks) ok = socket.write(c.chunk);
+    if (ok) cb();
+    else socket.once("drain", () => cb());
   }
 
   override _final(cb: (err?: Error | null) => void): void {

@@ -6,8 +6,9 @@
 
 import mqtt, { type MqttClient } from "mqtt";
 import { limits } from "../../core/limits.ts";
-import { MESH_CLIENT_PREFIX, MESH_USERNAME } from "./broker.ts";
 import { encodeEnvelope, type Version } from "./envelope.ts";
+import { Fifo } from "./fifo.ts";
+import { MESH_CLIENT_PREFIX, MESH_USERNAME } from "./identify.ts";
 
 export interface MeshPeer {
   id: string;
@@ -68,10 +69,10 @@ export interface PeerLinkOptions {
 
 export class PeerLink {
   readonly #o: PeerLinkOptions;
-  readonly #queue: Item[] = [];
+  readonly #queue = new Fifo<Item>();
   readonly #inflight = new Map<number, Item>();
   #queueBytes = 0;
-  #sync: Item[] = [];
+  #sync = new Fifo<Item>();
   #syncPending = 0;
   #seq = 0;
   #client: MqttClient | undefined;
@@ -169,7 +170,7 @@ export class PeerLink {
     this.#pump();
     void this.#o.retainedSnapshot().then((items) => {
       if (gen !== this.#generation) return;
-      this.#sync = items.map((m) => ({ ...m, seq: 0, sync: true }));
+      for (const m of items) this.#sync.push({ ...m, seq: 0, sync: true });
       this.#syncPending = items.length;
       if (items.length === 0) this.#syncDone();
       this.#pump();
@@ -187,10 +188,10 @@ export class PeerLink {
     const back = [...this.#inflight.values()].filter((i) => !i.sync && i.qos === 1);
     back.sort((a, b) => a.seq - b.seq);
     this.#inflight.clear();
-    this.#sync = [];
+    this.#sync.clear();
     this.#syncPending = 0;
     for (const i of back) this.#queueBytes += i.payload.length + i.topic.length;
-    this.#queue.unshift(...back);
+    this.#queue.unshift(back);
     this.#stats.resent += back.length;
     this.#client?.end(true);
     this.#client = undefined;
