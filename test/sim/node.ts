@@ -31,7 +31,12 @@ export interface NodeHooks {
 export interface NodeOptions {
   seed: number;
   electionTicks: number;
+  heartbeatTicks: number;
   snapshotChunkBytes: number;
+  /** Small flow-control bounds, so the simulator exercises them. */
+  maxInflightMsgs: number;
+  maxAppendBytes: number;
+  maxCommittedBytesPerReady: number;
   snapshotEvery: number;
   compactTail: number;
   /** Self-test only: a driver bug the checkers must catch. */
@@ -85,7 +90,11 @@ export class SimNode {
       rng: createRng(this.opts.seed * 1009 + this.id * 31 + this.restarts),
       applied: this.applied,
       electionTicks: this.opts.electionTicks,
+      heartbeatTicks: this.opts.heartbeatTicks,
       snapshotChunkBytes: this.opts.snapshotChunkBytes,
+      maxInflightMsgs: this.opts.maxInflightMsgs,
+      maxAppendBytes: this.opts.maxAppendBytes,
+      maxCommittedBytesPerReady: this.opts.maxCommittedBytesPerReady,
     });
   }
 
