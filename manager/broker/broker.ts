@@ -339,6 +339,7 @@ export class Broker {
 
   #publishRefusal(s: Session | undefined, topic: string): string | undefined {
     if (!s) return undefined;
+    if (s.mesh && !this.#gate) return "mesh link before the mesh is attached";
     if (s.mesh) return topic.startsWith("$") ? `mesh link may not publish ${topic}` : undefined;
     const problem = topicNameProblem(topic);
     if (problem) return `topic ${topic} ${problem}`;

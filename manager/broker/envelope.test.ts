@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { limits } from "../../core/limits.ts";
 import {
   compareVersions,
   decodeEnvelope,
@@ -7,6 +8,7 @@ import {
   SeqWindow,
   VersionClock,
 } from "./envelope.ts";
+import { backoffDelayMs } from "./peer-link.ts";
 
 test("an envelope round-trips, with and without a version", () => {
   const payload = Buffer.from('{"a":1}');
@@ -65,4 +67,24 @@ test("versions order by clock then origin; the clock never goes back", () => {
   c.observe({ ts: 500, origin: "m2" });
   now = 200;
   assert.ok(c.next().ts > 500, "a write after seeing a newer version is newer still");
+});
+
+test("reconnect delays grow to the cap and are jittered within [cap/2, cap)", () => {
+  const { meshBackoffBaseMs: base, meshBackoffMaxMs: max } = limits;
+  assert.equal(
+    backoffDelayMs(0, () => 0),
+    base / 2,
+  );
+  assert.ok(backoffDelayMs(0, () => 0.999) < base);
+  assert.equal(
+    backoffDelayMs(3, () => 0),
+    (base * 8) / 2,
+  );
+  assert.equal(
+    backoffDelayMs(30, () => 0),
+    max / 2,
+  );
+  assert.ok(backoffDelayMs(30, () => 0.999) < max);
+  const spread = new Set([0.1, 0.5, 0.9].map((r) => backoffDelayMs(4, () => r)));
+  assert.equal(spread.size, 3, "different draws, different delays: no reconnect storm");
 });

@@ -129,6 +129,20 @@ test("cutting a link mid-stream loses no QoS 1 message and duplicates none", asy
   assert.ok(b.mesh.stats().duplicatesDropped >= limits.meshInflightMessagesMax, "B dropped them");
 });
 
+test("peers come and go: removing a peer closes its link, adding it back resumes forwarding", async () => {
+  const [a, b] = await cluster(["a", "b"]);
+  const sub = await client(b!.broker.url, "sub");
+  await sub.client.subscribeAsync(`${T.root}/#`, { qos: 1 });
+  a!.mesh.setPeers([{ id: "a", url: a!.broker.url }]);
+  assert.equal(a!.mesh.stats().links.length, 0);
+  await a!.broker.publish(T.event("node"), "unseen", { qos: 1 });
+  a!.mesh.setPeers([{ id: "b", url: b!.broker.url }]);
+  await waitFor(() => meshUp([a!, b!]), "link back");
+  await a!.broker.publish(T.event("node"), "seen", { qos: 1 });
+  await waitFor(() => sub.count(T.event("node"), "seen") === 1, "forwarding resumed");
+  assert.equal(sub.count(T.event("node"), "unseen"), 0);
+});
+
 test("a client on B subscribed with + and # wildcards gets what is published on A", async () => {
   const [a, b] = await cluster();
   const sub = await client(b!.broker.url, "wild");

@@ -67,6 +67,12 @@ export interface PeerLinkOptions {
   retainedSnapshot: () => Promise<Outgoing[]>;
 }
 
+/** Exponential backoff with jitter: uniform in [cap/2, cap), cap = base·2^attempt ≤ max. */
+export function backoffDelayMs(attempt: number, random: () => number): number {
+  const cap = Math.min(limits.meshBackoffMaxMs, limits.meshBackoffBaseMs * 2 ** attempt);
+  return cap / 2 + random() * (cap / 2);
+}
+
 export class PeerLink {
   readonly #o: PeerLinkOptions;
   readonly #queue = new Fifo<Item>();
@@ -199,9 +205,8 @@ export class PeerLink {
   }
 
   #scheduleReconnect(): void {
-    const cap = Math.min(limits.meshBackoffMaxMs, limits.meshBackoffBaseMs * 2 ** this.#attempt);
+    const delay = backoffDelayMs(this.#attempt, this.#o.random);
     this.#attempt = Math.min(this.#attempt + 1, 30);
-    const delay = cap / 2 + this.#o.random() * (cap / 2);
     this.#timer = setTimeout(() => this.#connect(), delay);
   }
 
