@@ -57,6 +57,24 @@ test("every problem is reported at once, each with its path", () => {
   assert.deepEqual([...got].sort(), [...expected].sort());
 });
 
+test("constraints are parsed at validation time, with column and fix", () => {
+  const r = validateServiceSpec({
+    ...minimal,
+    taskTemplate: {
+      containerSpec: { image: "x" },
+      placement: {
+        constraints: ["node.labels.storage=ssd", "hw.storage==ssd", "node.lables.x==1"],
+      },
+    },
+  });
+  assert.equal(r.ok, false);
+  const problems = r.ok ? [] : r.problems;
+  assert.equal(problems.length, 2, formatProblems(problems));
+  assert.equal(problems[0]!.path, "taskTemplate.placement.constraints[0]");
+  assert.match(problems[0]!.reason, /column \d+: .*did you mean `node\.labels\.storage==ssd`/);
+  assert.equal(problems[1]!.path, "taskTemplate.placement.constraints[2]");
+});
+
 test("reservations above limits are refused", () => {
   const r = validateServiceSpec({
     ...minimal,

@@ -1,6 +1,8 @@
 // Validation of operator-supplied specs. Input is untrusted JSON (API, CLI, files); output is a
 // complete spec with swarm's defaults filled in, or every problem found, each with its path.
 
+import { ConstraintError } from "../constraint/errors.ts";
+import { parseConstraint } from "../constraint/parse.ts";
 import { limits } from "../limits.ts";
 import { Checker, type Problem } from "./check.ts";
 import {
@@ -286,7 +288,18 @@ function placement(c: Checker, v: unknown, p: string): Placement {
       limits.constraintLengthMax,
     ) ?? [];
   out.constraints.forEach((s, i) => {
-    if (s.trim() === "") c.fail(`${p}.constraints[${i}]`, "must not be empty");
+    if (s.trim() === "") {
+      c.fail(`${p}.constraints[${i}]`, "must not be empty");
+      return;
+    }
+    // Refuse a constraint the scheduler could never use, with its column and a fix.
+    try {
+      parseConstraint(s);
+    } catch (err) {
+      if (!(err instanceof ConstraintError)) throw err;
+      const hint = err.suggestion === undefined ? "" : ` (did you mean \`${err.suggestion}\`?)`;
+      c.fail(`${p}.constraints[${i}]`, `column ${err.column}: ${err.reason}${hint}`);
+    }
   });
   const prefs = c.array(o.preferences, `${p}.preferences`, 16) ?? [];
   out.preferences = prefs.map((item, i) => {
