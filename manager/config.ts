@@ -1,0 +1,210 @@
+// The manager's configuration: command-line flags over an optional JSON config file over
+// defaults. Every problem is reported at once, with the flag or key that caused it.
+
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { FleetError } from "../core/errors.ts";
+import { Checker } from "../core/model/check.ts";
+
+export interface ManagerConfig {
+  dataDir: string;
+  /** Create a new cluster with this manager as its only member. */
+  init: boolean;
+  /** Join an existing cluster through this manager's API (`host:port`). */
+  join?: string;
+  token?: string;
+  hostname: string;
+  /** The address peers and agents use to reach this manager. */
+  advertiseAddr: string;
+  /** Where to listen (all listeners share it): 127.0.0.1 unless told otherwise. */
+  listenAddr: string;
+  raftPort: number;
+  brokerPort: number;
+  /** TCP port of the API for remote operators (0: unix socket only). */
+  apiPort: number;
+  apiSocket: string;
+  tickMs: number;
+  electionTicks: number;
+  forceNewCluster: boolean;
+  /** Peer brokers of an external MQTT cluster instead of the embedded mesh. */
+  broker?: string;
+  labels: Record<string, string>;
+}
+
+const KEYS = [
+  "dataDir",
+  "init",
+  "join",
+  "token",
+  "hostname",
+  "advertiseAddr",
+  "listenAddr",
+  "raftPort",
+  "brokerPort",
+  "apiPort",
+  "apiSocket",
+  "tickMs",
+  "electionTicks",
+  "forceNewCluster",
+  "broker",
+  "labels",
+] as const;
+
+export const USAGE = `usage: fleet-manager --data-dir DIR [--init | --join HOST:PORT --token T] [options]
+
+  --data-dir DIR          where this manager keeps its state (required)
+  --init                  create a new cluster with this manager as its first member
+  --join HOST:PORT        join the cluster of the manager whose API listens there
+  --token T               the manager join token (with --join)
+  --advertise-addr ADDR   address other managers and agents use (default: --listen-addr)
+  --listen-addr ADDR      address to listen on (default 127.0.0.1)
+  --raft-port N           Raft peer port (default 4242)
+  --broker-port N         embedded MQTT broker port (default 1883)
+  --api-port N            TCP port of the operator API (default 0: unix socket only)
+  --api-socket PATH       unix socket of the API (default DATA_DIR/fleet.sock)
+  --hostname NAME         this node's hostname in the cluster (default: the machine's)
+  --label K=V             a node label (repeatable)
+  --tick-ms N             Raft tick (default 100)
+  --election-ticks N      Raft election timeout in ticks (default 10)
+  --force-new-cluster     restart a lone survivor of a lost quorum as a one-member cluster
+  --config FILE           a JSON file with any of these settings (camelCase keys)
+`;
+
+export class ConfigError extends FleetError {
+  constructor(message: string) {
+    super("config", "invalid", message, false);
+  }
+}
+
+/** Parses argv (without node and script) into a checked config, or throws ConfigError. */
+export function parseManagerConfig(argv: string[]): ManagerConfig {
+  let parsed: ReturnType<typeof parseFlags>;
+  try {
+    parsed = parseFlags(argv);
+  } catch (err) {
+    throw new ConfigError(`${(err as Error).message}\n\n${USAGE}`);
+  }
+  const { values } = parsed;
+  const file = values.config ? readConfigFile(values.config) : {};
+  const flags: Record<string, unknown> = {
+    dataDir: values["data-dir"],
+    init: values.init,
+    join: values.join,
+    token: values.token,
+    hostname: values.hostname,
+    advertiseAddr: values["advertise-addr"],
+    listenAddr: values["listen-addr"],
+    raftPort: num(values["raft-port"]),
+    brokerPort: num(values["broker-port"]),
+    apiPort: num(values["api-port"]),
+    apiSocket: values["api-socket"],
+    tickMs: num(values["tick-ms"]),
+    electionTicks: num(values["election-ticks"]),
+    forceNewCluster: values["force-new-cluster"],
+    broker: values.broker,
+    labels: values.label ? labelsOf(values.label) : undefined,
+  };
+  const merged = { ...file };
+  for (const [k, v] of Object.entries(flags)) if (v !== undefined) merged[k] = v;
+  return check(merged);
+}
+
+function parseFlags(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      "data-dir": { type: "string" },
+      init: { type: "boolean" },
+      join: { type: "string" },
+      token: { type: "string" },
+      hostname: { type: "string" },
+      "advertise-addr": { type: "string" },
+      "listen-addr": { type: "string" },
+      "raft-port": { type: "string" },
+      "broker-port": { type: "string" },
+      "api-port": { type: "string" },
+      "api-socket": { type: "string" },
+      "tick-ms": { type: "string" },
+      "election-ticks": { type: "string" },
+      "force-new-cluster": { type: "boolean" },
+      broker: { type: "string" },
+      label: { type: "string", multiple: true },
+      config: { type: "string" },
+    },
+  });
+}
+
+function num(v: string | undefined): number | string | undefined {
+  if (v === undefined) return undefined;
+  return /^\d+$/.test(v) ? Number(v) : v;
+}
+
+function labelsOf(list: string[]): Record<string, string> | string {
+  const out: Record<string, string> = {};
+  for (const kv of list) {
+    const i = kv.indexOf("=");
+    if (i <= 0) return `--label ${kv}: expected K=V`;
+    out[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return out;
+}
+
+function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${path}: ${(err as Error).message}`);
+  }
+  try {
+    const v = JSON.parse(text);
+    if (typeof v !== "object" || v === null || Array.isArray(v)) throw new Error("not an object");
+    return v;
+  } catch (err) {
+    throw new ConfigError(`config file ${path} is not a JSON object: ${(err as Error).message}`);
+  }
+}
+
+function check(o: Record<string, unknown>): ManagerConfig {
+  const c = new Checker();
+  c.known(o, "", KEYS);
+  if (typeof o.labels === "string") c.fail("label", o.labels);
+  const port = (k: string, d: number) => c.int(o[k], k, { min: 0, max: 65535 }) ?? d;
+  const dataDir = c.string(o.dataDir, "dataDir", { min: 1 });
+  if (o.dataDir === undefined) c.fail("dataDir", "is required (--data-dir DIR)");
+  const init = c.bool(o.init, "init") ?? false;
+  const joinAddr = c.string(o.join, "join", { min: 1 });
+  const token = c.string(o.token, "token", { min: 1 });
+  if (init && joinAddr) c.fail("join", "--init and --join exclude each other");
+  if (joinAddr && !token) c.fail("token", "is required with --join");
+  if (joinAddr && !/^[^:\s]+:\d+$/.test(joinAddr)) c.fail("join", "must be HOST:PORT");
+  const listenAddr = c.string(o.listenAddr, "listenAddr", { min: 1 }) ?? "127.0.0.1";
+  const config: ManagerConfig = {
+    dataDir: resolve(dataDir ?? "."),
+    init,
+    hostname: c.string(o.hostname, "hostname", { min: 1, max: 253 }) ?? hostname(),
+    advertiseAddr: c.string(o.advertiseAddr, "advertiseAddr", { min: 1 }) ?? listenAddr,
+    listenAddr,
+    raftPort: port("raftPort", 4242),
+    brokerPort: port("brokerPort", 1883),
+    apiPort: port("apiPort", 0),
+    apiSocket:
+      c.string(o.apiSocket, "apiSocket", { min: 1 }) ?? join(resolve(dataDir ?? "."), "fleet.sock"),
+    tickMs: c.int(o.tickMs, "tickMs", { min: 1, max: 10_000 }) ?? 100,
+    electionTicks: c.int(o.electionTicks, "electionTicks", { min: 2, max: 1000 }) ?? 10,
+    forceNewCluster: c.bool(o.forceNewCluster, "forceNewCluster") ?? false,
+    labels: typeof o.labels === "object" ? (c.labels(o.labels, "labels") ?? {}) : {},
+  };
+  if (joinAddr) config.join = joinAddr;
+  if (token) config.token = token;
+  const broker = c.string(o.broker, "broker", { min: 1 });
+  if (broker) config.broker = broker;
+  if (!c.ok) {
+    const lines = c.problems.map((p) => `  ${p.path}: ${p.reason}`).join("\n");
+    throw new ConfigError(`invalid configuration:\n${lines}\n\n${USAGE}`);
+  }
+  return config;
+}
