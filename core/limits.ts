@@ -120,6 +120,10 @@ export const limits = {
   schedulerFailureMemoryMs: 5 * 60 * 1000,
   /** Failures remembered per service by the scheduling loop (oldest dropped first). */
   schedulerFailuresPerServiceMax: 1024,
+  /** Failures of a service on a node, within the memory, that rank the node last (swarm: 5). */
+  schedulerFailuresToAvoidNode: 5,
+  /** A rebalance that gave up (no room, no progress) looks again after this. */
+  rebalanceRetryMs: 60_000,
   /** Rounds of loop steps one settle may take before the loops are declared to ping-pong. */
   orchestratorSettleRoundsMax: 64,
   /** Restart timestamps remembered per slot for maxAttempts (the policy's own max is lower). */

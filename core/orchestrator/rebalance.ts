@@ -1,23 +1,24 @@
 // Gradual rebalancing, which swarm never had. A replicated service labelled
 // `fleet.rebalance=gradual` (options.ts) has its tasks moved, one at a time, onto nodes that
 // joined, came back up or became active again, until no eligible node runs two tasks more of
-// the service than another. A move is start-first: a new task in the slot is scheduled (the
-// scheduler ranks the emptier node first) and the old one is shut down only once the new one
-// runs, so the service never dips below its replica count. Between moves it waits the
-// service's updateConfig.delayMs.
+// the service than another. A move is start-first: a new task in the slot is pinned to the
+// emptiest eligible node (the scheduler only checks it has room, or explains why not), and
+// the old one is shut down once the new one runs, so the service never dips below its replica
+// count. Between moves it waits the service's updateConfig.delayMs.
 //
 // It stands aside while an update runs or a slot is busy, skips services with spread
 // preferences (the scheduler's spread then decides placement, not counts), and gives up until
-// the next node change when a move cannot be placed, fails, or lands where it did not help.
+// the next node change (or limits.rebalanceRetryMs) when a move cannot be placed or fails.
 // Without the label nothing moves: `service update --force` redistributes everything at once.
 
+import { limits } from "../limits.ts";
 import { TaskState } from "../model/task-state.ts";
 import type { Node, Service, Task } from "../model/types.ts";
 import { by } from "../store/indexes.ts";
 import type { Store } from "../store/store.ts";
 import type { StoreEvent } from "../store/watch.ts";
 import { Placements, placementKey } from "./eligibility.ts";
-import { BaseLoop, type LoopOptions } from "./loop.ts";
+import { BaseLoop, type LoopOptions, Timers } from "./loop.ts";
 import { serviceOptions } from "./options.ts";
 import { isLive, isRunnable, isSchedulable, modeOf, newTask, setDesired } from "./tasks.ts";
 import { failedOnItsOwn, outdatedSlots } from "./update-run.ts";
@@ -35,7 +36,7 @@ interface Move {
 export function pickMove(
   tasks: readonly Task[],
   eligible: readonly Node[],
-): { task: Task; counts: Map<string, number> } | undefined {
+): { task: Task; to: string; counts: Map<string, number> } | undefined {
   const counts = new Map<string, number>(eligible.map((n) => [n.id, 0]));
   const onNode = new Map<string, Task[]>();
   for (const t of tasks) {
@@ -53,7 +54,10 @@ export function pickMove(
   const candidates = onNode.get(from)!.filter((t) => t.status.state === TaskState.RUNNING);
   candidates.sort((a, b) => b.slot - a.slot);
   const task = candidates[0];
-  return task && { task, counts };
+  const to = eligible
+    .map((n) => n.id)
+    .sort((a, b) => counts.get(a)! - counts.get(b)! || (a < b ? -1 : 1))[0]!;
+  return task && { task, to, counts };
 }
 
 export class RebalanceLoop extends BaseLoop {
@@ -61,6 +65,7 @@ export class RebalanceLoop extends BaseLoop {
   readonly #moves = new Map<string, Move>();
   readonly #nextAt = new Map<string, number>();
   readonly #placements = new Placements();
+  readonly #retries = new Timers();
   #armAll = false;
 
   constructor(store: Store, options: LoopOptions) {
@@ -68,7 +73,7 @@ export class RebalanceLoop extends BaseLoop {
   }
 
   override nextDeadlineMs(): number | undefined {
-    let min: number | undefined;
+    let min = this.#retries.next();
     for (const [id, at] of this.#nextAt) {
       if (this.#armed.has(id) && !this.#moves.has(id) && (min === undefined || at < min)) min = at;
     }
@@ -89,6 +94,7 @@ export class RebalanceLoop extends BaseLoop {
   }
 
   protected reconcile(nowMs: number): void {
+    for (const id of this.#retries.take(nowMs)) this.#armed.add(id);
     if (this.#armAll) {
       for (const s of this.view((tx) => tx.find("services"))) this.#armed.add(s.id);
       this.#armAll = false;
@@ -116,12 +122,14 @@ export class RebalanceLoop extends BaseLoop {
     if (pick === undefined) return false;
     const { service } = found;
     const old = pick.task;
-    const message = `rebalance: moving slot ${old.slot} off node ${old.nodeId}`;
+    const message = `rebalance: moving slot ${old.slot} from node ${old.nodeId} to ${pick.to}`;
     return this.write((tx) => {
+      // Pinned to the emptiest eligible node: the scheduler checks it has room (or explains
+      // why not) but does not choose another; a move that goes elsewhere would not help.
       const next = newTask(service, {
         id: this.newId(tx),
         slot: old.slot,
-        nodeId: "",
+        nodeId: pick.to,
         nowMs,
         message,
       });
@@ -138,7 +146,7 @@ export class RebalanceLoop extends BaseLoop {
       t?.status.state === TaskState.PENDING && /^(no suitable|invalid)/.test(t.status.message);
     if (t === undefined || failedOnItsOwn(t) || !isRunnable(t) || unplaceable) {
       this.#moves.delete(id);
-      this.#armed.delete(id);
+      this.#giveUp(id, nowMs);
       if (t !== undefined && isRunnable(t)) this.#stop(t, nowMs);
       return;
     }
@@ -146,9 +154,15 @@ export class RebalanceLoop extends BaseLoop {
     this.#moves.delete(id);
     if (old !== undefined && isRunnable(old)) this.#stop(old, nowMs);
     const landed = m.counts.get(t.nodeId) ?? 0;
-    if (landed >= m.fromCount - 1) this.#armed.delete(id); // it did not help: stop here
+    if (landed >= m.fromCount - 1) this.#giveUp(id, nowMs); // it did not help: stop here
     const delay = this.view((tx) => tx.get("services", id)?.spec.updateConfig.delayMs ?? 0);
     this.#nextAt.set(id, nowMs + delay);
+  }
+
+  /** Stops rebalancing the service until a node change, or rebalanceRetryMs from now. */
+  #giveUp(id: string, nowMs: number): void {
+    this.#armed.delete(id);
+    this.#retries.set(id, nowMs + limits.rebalanceRetryMs);
   }
 
   #stop(t: Task, nowMs: number): void {

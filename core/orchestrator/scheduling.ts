@@ -31,8 +31,8 @@ export class SchedulingLoop extends BaseLoop {
   #wanted = false;
   #runs = 0;
   readonly #seed: number;
-  /** Service id -> node id -> when a task of the service last failed there. */
-  readonly #failures = new Map<string, Map<string, number>>();
+  /** Service id -> node id -> when tasks of the service failed there (the latest few). */
+  readonly #failures = new Map<string, Map<string, number[]>>();
 
   constructor(store: Store, options: LoopOptions) {
     super("scheduling", store, options, { tables: ["tasks", "nodes", "services"] });
@@ -108,17 +108,26 @@ export class SchedulingLoop extends BaseLoop {
       m = new Map();
       this.#failures.set(serviceId, m);
     }
-    m.delete(nodeId);
-    m.set(nodeId, nowMs);
+    const times = m.get(nodeId) ?? [];
+    m.delete(nodeId); // re-inserted last: the map's order is least recently failed first
+    m.set(nodeId, [...times, nowMs].slice(-limits.schedulerFailuresToAvoidNode));
     if (m.size > limits.schedulerFailuresPerServiceMax) m.delete(m.keys().next().value!);
   }
 
+  /** Nodes where a service failed often enough, recently enough, to be ranked last. */
   #recent(nowMs: number): Map<string, Set<string>> {
     const out = new Map<string, Set<string>>();
+    const since = nowMs - limits.schedulerFailureMemoryMs;
     for (const [svc, m] of this.#failures) {
-      for (const [node, at] of m) if (at + limits.schedulerFailureMemoryMs <= nowMs) m.delete(node);
+      const bad = new Set<string>();
+      for (const [node, times] of m) {
+        const kept = times.filter((t) => t > since);
+        if (kept.length === 0) m.delete(node);
+        else m.set(node, kept);
+        if (kept.length >= limits.schedulerFailuresToAvoidNode) bad.add(node);
+      }
       if (m.size === 0) this.#failures.delete(svc);
-      else out.set(svc, new Set(m.keys()));
+      if (bad.size > 0) out.set(svc, bad);
     }
     return out;
   }

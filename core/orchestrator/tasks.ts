@@ -48,7 +48,7 @@ export function slotTasks(tx: ReadTx, t: Task): Task[] {
 }
 
 /** A node the scheduler may place new tasks on. */
-export function isSchedulable(node: Node | undefined): node is Node {
+export function isSchedulable(node: Node | undefined): boolean {
   return node !== undefined && node.status.state === "ready" && node.spec.availability === "active";
 }
 
