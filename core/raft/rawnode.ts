@@ -50,7 +50,10 @@ export interface Status {
   leadTransferee: NodeId;
   /** Per-member progress; only on the leader. */
   progress?: Map<NodeId, ProgressStatus>;
+  /** Membership as of the applied index: what a snapshot taken now must record. */
   confState: ConfState;
+  /** Membership in force now: the latest in the log, applied or not (thesis §4.1). */
+  currentConfState: ConfState;
 }
 
 export class RawNode {
@@ -217,7 +220,8 @@ export class RawNode {
       softState: r.softState(),
       applied: r.log.applied,
       leadTransferee: r.leadTransferee,
-      confState: r.tracker.confState(),
+      confState: r.confStateAt(r.log.applied),
+      currentConfState: r.tracker.confState(),
     };
     if (r.state === "leader") {
       s.progress = new Map();

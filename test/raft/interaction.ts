@@ -257,7 +257,8 @@ export class Interaction {
     const h = s.hardState;
     this.log(
       `${id}: ${s.softState.state} term=${h.term} lead=${s.softState.lead} commit=${h.commit}` +
-        ` applied=${s.applied} voters=${s.confState.voters} learners=${s.confState.learners}`,
+        ` applied=${s.applied} voters=${s.currentConfState.voters}` +
+        ` learners=${s.currentConfState.learners}`,
     );
     for (const [pid, pr] of s.progress ?? []) {
       const learner = pr.isLearner ? " learner" : "";

@@ -171,6 +171,9 @@ test("membership changes are refused while one is pending, and on a follower", (
   );
   c.stabilize();
   c.get(1).proposeConfChange({ type: "addLearner", nodeId: 5 }); // the first one committed
+  assert.deepEqual(c.get(1).status().currentConfState.learners, [4, 5], "in force when appended");
+  assert.deepEqual(c.get(1).status().confState.learners, [4], "not yet applied");
+  c.stabilize();
   assert.deepEqual(c.get(1).status().confState.learners, [4, 5]);
 });
 
