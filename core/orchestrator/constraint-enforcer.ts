@@ -10,7 +10,7 @@ import type { Store } from "../store/store.ts";
 import type { StoreEvent } from "../store/watch.ts";
 import { Placements, placementKey } from "./eligibility.ts";
 import { BaseLoop, type LoopOptions } from "./loop.ts";
-import { isGlobalMode, isLive, modeOf, replaceTask } from "./tasks.ts";
+import { isGlobalMode, isLive, modeOf, moveTask } from "./tasks.ts";
 
 export class ConstraintEnforcer extends BaseLoop {
   readonly #nodes = new Set<string>();
@@ -52,7 +52,7 @@ export class ConstraintEnforcer extends BaseLoop {
       if (cur === undefined || !isLive(cur) || service === undefined) return;
       if (isGlobalMode(modeOf(service))) return;
       const message = `moved from node ${nodeId}: it no longer satisfies the placement`;
-      replaceTask(tx, service, cur, { id: this.newId(tx), nowMs, message });
+      moveTask(tx, service, cur, { id: () => this.newId(tx), nowMs, message });
     });
   }
 

@@ -14,6 +14,9 @@ import { convergence, Safety } from "./testing/checks.ts";
 import { Harness } from "./testing/harness.ts";
 
 const GRACE_MS = 5_000;
+// 102: a rollback finished while the spec version moved on; 116: a node lost during a
+// start-first update left its slot with two tasks. Both fixed; kept as regressions.
+const SEEDS = [1, 2, 3, 4, 5, 6, 102, 116];
 const CHAOS_MS = 60_000;
 const HEAL_MS = 120_000;
 
@@ -157,6 +160,8 @@ function heal(h: Harness, safety: Safety): void {
     if (n.status.state !== "ready") h.setNodeState(n.id, "ready");
     safety.lostSince.delete(n.id);
     if (n.spec.availability !== "active") h.setAvailability(n.id, "active");
+    const labels = fleetNodes()[i - 1]!.spec.labels;
+    if (JSON.stringify(n.spec.labels) !== JSON.stringify(labels)) h.setLabels(n.id, labels);
   }
   // A paused update holds until the operator acts: that is what the operator does here.
   const web = h.service("web");
@@ -169,7 +174,7 @@ function heal(h: Harness, safety: Safety): void {
     h.updateService("cache", setImage("healed"));
 }
 
-for (const seed of [1, 2, 3, 4, 5, 6]) {
+for (const seed of SEEDS) {
   test(`lifecycle: chaos then convergence (seed ${seed})`, () => {
     try {
       runLifecycle(seed);

@@ -15,7 +15,7 @@ import type { WriteTx } from "../store/tx.ts";
 import type { StoreEvent } from "../store/watch.ts";
 import { BaseLoop, type LoopOptions } from "./loop.ts";
 import { serviceOptions } from "./options.ts";
-import { isGlobalMode, isLive, isLost, modeOf, replaceTask } from "./tasks.ts";
+import { isGlobalMode, isLive, isLost, modeOf, moveTask } from "./tasks.ts";
 
 export class NodeFailureLoop extends BaseLoop {
   /** Node id -> when this loop first saw it lost. */
@@ -90,6 +90,6 @@ export class NodeFailureLoop extends BaseLoop {
     if (isGlobalMode(modeOf(service))) return;
     if (!due(cur, serviceOptions(service).disconnectGraceMs)) return;
     const message = `moved from node ${t.nodeId} (${why})`;
-    replaceTask(tx, service, cur, { id: this.newId(tx), nowMs, message });
+    moveTask(tx, service, cur, { id: () => this.newId(tx), nowMs, message });
   }
 }

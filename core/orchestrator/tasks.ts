@@ -115,6 +115,24 @@ export function replaceTask(
   return next;
 }
 
+/**
+ * Takes a task out of service because of where it is (lost, drained or misfit node): it is
+ * replaced in its slot, unless another live task already serves the slot (a start-first
+ * update or a rebalance move in flight), in which case it only stops.
+ */
+export function moveTask(
+  tx: WriteTx,
+  service: Service,
+  t: Task,
+  n: { id: () => string; nowMs: number; message: string },
+): void {
+  if (slotTasks(tx, t).some((o) => o.id !== t.id && isLive(o))) {
+    setDesired(tx, t, TaskState.SHUTDOWN, n.nowMs);
+    return;
+  }
+  replaceTask(tx, service, t, { id: n.id(), nowMs: n.nowMs, message: n.message });
+}
+
 /** Groups the tasks that hold a slot by slot key. */
 export function slotsOf(tasks: readonly Task[]): Map<string, Task[]> {
   const out = new Map<string, Task[]>();

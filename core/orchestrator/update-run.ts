@@ -2,12 +2,22 @@
 // updated, what counts as a failure, and the status the service shows. update.ts drives them.
 
 import { isActive, TaskState } from "../model/task-state.ts";
-import type { Service, Task, UpdateConfig, UpdateState, UpdateStatus } from "../model/types.ts";
+import type {
+  Service,
+  Task,
+  TaskTemplate,
+  UpdateConfig,
+  UpdateState,
+  UpdateStatus,
+} from "../model/types.ts";
 import { sameValue, slotsOf } from "./tasks.ts";
 
 /** One service's update in progress (leader memory; rebuilt from the store after a change). */
 export interface UpdateRun {
+  /** The spec version rolled out; it follows spec changes that leave the template alone. */
   specVersion: number;
+  /** The task template rolled out. */
+  template: TaskTemplate;
   rollback: boolean;
   config: UpdateConfig;
   /** Outdated slots when the run began: the denominator of the failure ratio. */
@@ -29,6 +39,7 @@ export interface UpdateRun {
 export function newRun(service: Service, rollback: boolean, total: number, nowMs: number) {
   const run: UpdateRun = {
     specVersion: service.specVersion,
+    template: service.spec.taskTemplate,
     rollback,
     config: rollback ? service.spec.rollbackConfig : service.spec.updateConfig,
     total: Math.max(1, total),

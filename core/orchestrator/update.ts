@@ -18,7 +18,16 @@ import { by } from "../store/indexes.ts";
 import type { Store } from "../store/store.ts";
 import type { StoreEvent } from "../store/watch.ts";
 import { BaseLoop, type LoopOptions } from "./loop.ts";
-import { isJobMode, isLost, isRunnable, modeOf, newTask, setDesired, slotTasks } from "./tasks.ts";
+import {
+  isJobMode,
+  isLost,
+  isRunnable,
+  modeOf,
+  newTask,
+  sameValue,
+  setDesired,
+  slotTasks,
+} from "./tasks.ts";
 import {
   exceedsRatio,
   failedOnItsOwn,
@@ -104,7 +113,12 @@ export class UpdateLoop extends BaseLoop {
     }
     const { service, tasks } = found;
     let run = this.#runs.get(id);
-    if (run !== undefined && run.specVersion !== service.specVersion) run = undefined;
+    if (run !== undefined && run.specVersion !== service.specVersion) {
+      // A new spec version with the same template (scaled, relabelled) continues the run; a
+      // new template supersedes it.
+      if (sameValue(run.template, service.spec.taskTemplate)) run.specVersion = service.specVersion;
+      else run = undefined;
+    }
     const outdated = outdatedSlots(tasks, service);
     if (run === undefined) {
       this.#runs.delete(id);
@@ -237,11 +251,10 @@ export class UpdateLoop extends BaseLoop {
     this.#setStatus(service, status(run, "paused", nowMs, `update paused ${why}`, startedAt));
   }
 
-  /** After a leader change: a run that finished without its status written. */
+  /** A run that finished without its status written (leader change, spec bumped meanwhile). */
   #finishUnfinished(service: Service, nowMs: number): void {
     const st = service.updateStatus;
-    if (st === undefined || st.specVersion !== service.specVersion) return;
-    if (st.state !== "updating" && st.state !== "rollback_started") return;
+    if (st === undefined || (st.state !== "updating" && st.state !== "rollback_started")) return;
     const run = { specVersion: service.specVersion, rollback: st.state === "rollback_started" };
     this.#setStatus(service, status(run, "completed", nowMs, "update completed", st.startedAt));
   }
