@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { runSeed } from "./sim.ts";
 
-const seeds = Number(process.env.FLEET_SIM_SEEDS ?? 250);
+const seeds = Number(process.env.FLEET_SIM_SEEDS ?? 400);
 const start = Number(process.env.FLEET_SIM_START ?? 1 + Math.floor(Math.random() * 1_000_000));
 
 test(`simulator: ${seeds} seeds from ${start}`, () => {
