@@ -115,8 +115,8 @@ export class Mesh implements PublishGate {
       version = this.#clock.next();
       this.#record(message.topic, version, message.payload.length === 0);
     }
-    const qos = message.qos === 0 ? 0 : 1;
-    const out: Outgoing = { ...message, qos, version };
+    const { topic, payload, retain } = message;
+    const out: Outgoing = { topic, payload, qos: message.qos === 0 ? 0 : 1, retain, version };
     for (const link of this.#links.values()) link.send(out);
     return true;
   }

@@ -139,10 +139,10 @@ export class PeerLink {
     if (c) await c.endAsync(true).catch(() => undefined);
   }
 
-  #drop(m: Outgoing, why: "full" | "down"): void {
+  #drop(m: Outgoing, why: "full" | "down" | "refused"): void {
     this.#stats.dropped++;
     if (this.#droppedSinceUp++ === 0) {
-      const what = why === "full" ? "queue full" : "peer down, QoS 0";
+      const what = { full: "queue full", down: "peer down, QoS 0", refused: "client refused" }[why];
       this.#o.report({ kind: "dropped", peer: this.#o.peer.id, message: `${what}: ${m.topic}` });
     }
   }
@@ -241,8 +241,9 @@ export class PeerLink {
       payload: item.payload,
     });
     client.publish(item.topic, payload, { qos: item.qos, retain: item.retain }, (err) => {
-      if (gen !== this.#generation || err) return; // the link went down; #onDown requeued it
+      if (gen !== this.#generation) return; // the link went down; #onDown requeued it
       this.#inflight.delete(item.seq);
+      if (err) this.#drop(item, "refused");
       if (item.sync && --this.#syncPending === 0) this.#syncDone();
       this.#pump();
     });
