@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { after, test } from "node:test";
 import { limits } from "../../core/limits.ts";
 import { topics } from "../../core/topics.ts";
-import { need } from "../../test/support/real.ts";
+import { freePort, need } from "../../test/support/real.ts";
 import type { Message } from "./broker.ts";
 import {
   connect,
@@ -234,6 +234,72 @@ test("a broker killed and restarted empty rejoins and gets the retained state", 
   await waitFor(() => local.some((m) => m.payload.toString() === "queued"), "queued QoS 1");
   assert.ok(!local.some((m) => m.payload.toString() === "lost"), "QoS 0 was dropped");
   assert.ok(a.reports.some((r) => r.kind === "peer-up" && r.message.includes("dropped")));
+});
+
+/** Runs a mesh broker in its own process; resolves once it is listening. */
+async function spawnNode(id: string, port: number, peers: Node[]): Promise<ChildProcess> {
+  const spec = { id, port, peers: peers.map((n) => ({ id: n.id, url: n.broker.url })) };
+  const main = new URL("./test-node-main.ts", import.meta.url).pathname;
+  const child = spawn(process.execPath, ["--import", "tsx", main, JSON.stringify(spec)], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  cleanup.push(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  });
+  let out = "";
+  child.stdout!.on("data", (d) => {
+    out += String(d);
+  });
+  await waitFor(() => out.includes("ready"), `broker ${id} process ready`, 30_000);
+  return child;
+}
+
+/** The retained messages a fresh subscriber on this URL is served. */
+async function servedRetained(url: string, id: string): Promise<Map<string, string>> {
+  const r = await connect(url, { clientId: id });
+  try {
+    await r.client.subscribeAsync(`${T.root}/#`, { qos: 1 });
+    await r.client.publishAsync(`${T.root}/marker/${id}`, "m", { qos: 1 });
+    await waitFor(() => r.count(`${T.root}/marker/${id}`) === 1, "marker back");
+    return new Map(r.got.filter((m) => m.retain).map((m) => [m.topic, m.payload]));
+  } finally {
+    await r.close();
+  }
+}
+
+test("a broker process SIGKILLed and restarted on its port rejoins and gets the retained state", async () => {
+  const a = await startNode("a");
+  const c = await startNode("c");
+  cleanup.push(
+    () => stopNode(a),
+    () => stopNode(c),
+  );
+  const port = await freePort();
+  const bUrl = `mqtt://127.0.0.1:${port}`;
+  const peers = [
+    { id: "a", url: a.broker.url },
+    { id: "b", url: bUrl },
+    { id: "c", url: c.broker.url },
+  ];
+  a.mesh.setPeers(peers);
+  c.mesh.setPeers(peers);
+  let b = await spawnNode("b", port, [a, c]);
+  const linked = () => [a, c].every((n) => n.mesh.stats().links.every((l) => l.connected));
+  await waitFor(linked, "A and C linked to B");
+  await a.broker.publish(T.assign("n1"), "v1", { qos: 1, retain: true });
+  await c.broker.publish(T.gossip("n2"), "g", { qos: 1, retain: true });
+  await waitFor(async () => (await servedRetained(bUrl, "probe1")).size === 2, "B serves both");
+
+  const exited = new Promise((r) => b.once("exit", r));
+  b.kill("SIGKILL");
+  await exited;
+  await a.broker.publish(T.assign("n1"), "v2", { qos: 1, retain: true });
+  await c.broker.publish(T.gossip("n2"), "", { qos: 1, retain: true });
+  b = await spawnNode("b", port, [a, c]);
+  await waitFor(async () => {
+    const held = await servedRetained(bUrl, `probe-${Date.now()}`);
+    return held.size === 1 && held.get(T.assign("n1")) === "v2";
+  }, "restarted B serves exactly the current retained state");
 });
 
 test("a resent mesh message is delivered once; a malformed one cuts the link, reaches no one", async () => {
