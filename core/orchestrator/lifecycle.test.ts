@@ -1,7 +1,7 @@
 // Whole-lifecycle runs: every loop against one store, simulated agents, a fake clock. A chaos
 // phase (failed and slow starts, crashes, flapping nodes, label changes, drains, scaling,
-// updates good and bad) with safety checks after every tick, then a healed phase that must
-// converge. Each run is one seed; a failure prints it.
+// updates good and bad, leader changes) with safety checks after every tick, then a healed
+// phase that must converge. Each run is one seed; a failure prints it.
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -14,9 +14,10 @@ import { convergence, Safety } from "./testing/checks.ts";
 import { Harness } from "./testing/harness.ts";
 
 const GRACE_MS = 5_000;
-// 102: a rollback finished while the spec version moved on; 116: a node lost during a
-// start-first update left its slot with two tasks. Both fixed; kept as regressions.
-const SEEDS = [1, 2, 3, 4, 5, 6, 102, 116];
+// Regressions found by seed sweeps (all fixed): 102, a rollback finished while the spec
+// version moved on; 116, a node lost during a start-first update left two tasks in a slot;
+// 145 and 241, a rebalance stopped for good after a leader change or while tasks started.
+const SEEDS = [1, 2, 3, 4, 5, 6, 102, 116, 145, 241];
 const CHAOS_MS = 60_000;
 const HEAL_MS = 120_000;
 
@@ -95,6 +96,11 @@ const setImage =
   });
 
 const faults: Fault[] = [
+  (h, _rng, safety) => {
+    h.failover();
+    // The new leader starts every lost node's grace afresh (node-failure.ts).
+    for (const id of safety.lostSince.keys()) safety.lostSince.set(id, h.nowMs);
+  },
   (h, rng, safety) => {
     const id = `n${1 + rng.int(8)}`;
     const down = h.node(id).status.state !== "ready";

@@ -17,7 +17,7 @@ import { RestartLoop } from "./restart.ts";
 import { SchedulingLoop } from "./scheduling.ts";
 import { UpdateLoop } from "./update.ts";
 
-/** Every loop, in the order a step runs them (any order converges; this one takes fewest rounds). */
+/** Every loop, in the order a step runs them (any order converges; this one is quickest). */
 export function createLoops(store: Store, options: LoopOptions): ControlLoop[] {
   return [
     new ReplicatedLoop(store, options),
@@ -62,7 +62,8 @@ export class Orchestrator {
       .map((l) => l.name);
     throw new OrchestratorError(
       "not_settling",
-      `loops did not settle in ${limits.orchestratorSettleRoundsMax} rounds (still busy: ${busy.join(", ")})`,
+      `loops did not settle in ${limits.orchestratorSettleRoundsMax} rounds ` +
+        `(still busy: ${busy.join(", ")})`,
     );
   }
 

@@ -17,7 +17,14 @@ const running = (id: string, slot: number, nodeId: string) =>
 test("pickMove takes the highest slot from the most loaded node while the gap is >= 2", () => {
   const nodes = [makeNode("a"), makeNode("b"), makeNode("c")];
   const tasks = [running("1", 1, "a"), running("2", 2, "a"), running("3", 3, "b")];
-  assert.equal(pickMove(tasks, nodes)?.task.id, "2");
+  const pick = pickMove(tasks, nodes);
+  assert.ok(pick !== undefined && pick !== "wait");
+  assert.equal(pick.task.id, "2");
+  assert.equal(pick.to, "c");
+  const starting = tasks.map((t) =>
+    t.nodeId === "a" ? { ...t, status: { ...t.status, state: TaskState.STARTING } } : t,
+  );
+  assert.equal(pickMove(starting as never, nodes), "wait", "only running tasks move");
   assert.equal(pickMove(tasks.slice(1), nodes), undefined, "1-1-0 is balanced enough");
 });
 

@@ -32,11 +32,20 @@ interface Move {
   counts: Map<string, number>;
 }
 
-/** The task to move, if the service is unbalanced over its eligible nodes (pure). */
+export interface Pick {
+  task: Task;
+  to: string;
+  counts: Map<string, number>;
+}
+
+/**
+ * The task to move when the service is unbalanced over its eligible nodes; "wait" when it is
+ * but nothing on the fullest node runs yet (pure).
+ */
 export function pickMove(
   tasks: readonly Task[],
   eligible: readonly Node[],
-): { task: Task; to: string; counts: Map<string, number> } | undefined {
+): Pick | "wait" | undefined {
   const counts = new Map<string, number>(eligible.map((n) => [n.id, 0]));
   const onNode = new Map<string, Task[]>();
   for (const t of tasks) {
@@ -57,7 +66,7 @@ export function pickMove(
   const to = eligible
     .map((n) => n.id)
     .sort((a, b) => counts.get(a)! - counts.get(b)! || (a < b ? -1 : 1))[0]!;
-  return task && { task, to, counts };
+  return task === undefined ? "wait" : { task, to, counts };
 }
 
 export class RebalanceLoop extends BaseLoop {
@@ -102,12 +111,14 @@ export class RebalanceLoop extends BaseLoop {
     for (const id of [...this.#moves.keys()].sort()) this.#follow(id, nowMs);
     for (const id of [...this.#armed].sort()) {
       if (this.#moves.has(id) || (this.#nextAt.get(id) ?? 0) > nowMs) continue;
-      if (!this.#begin(id, nowMs)) this.#armed.delete(id);
+      const r = this.#begin(id, nowMs);
+      if (r === "busy") this.#giveUp(id, nowMs);
+      else if (r === "balanced") this.#armed.delete(id);
     }
   }
 
-  /** Starts one move; false when the service needs none (or must not be touched now). */
-  #begin(id: string, nowMs: number): boolean {
+  /** Starts one move, or says why not: balanced (or not rebalanced at all), or busy now. */
+  #begin(id: string, nowMs: number): "moving" | "balanced" | "busy" {
     const found = this.view((tx) => {
       const s = tx.get("services", id);
       if (s === undefined || !eligibleService(s)) return undefined;
@@ -117,13 +128,15 @@ export class RebalanceLoop extends BaseLoop {
         .filter((n) => isSchedulable(n) && this.#placements.fits(key, s.spec.taskTemplate, n));
       return { service: s, tasks: tx.find("tasks", by.serviceId(id)), nodes };
     });
-    if (found === undefined || busy(found.service, found.tasks)) return false;
+    if (found === undefined) return "balanced";
+    if (busy(found.service, found.tasks)) return "busy";
     const pick = pickMove(found.tasks, found.nodes);
-    if (pick === undefined) return false;
+    if (pick === undefined) return "balanced";
+    if (pick === "wait") return "busy";
     const { service } = found;
     const old = pick.task;
     const message = `rebalance: moving slot ${old.slot} from node ${old.nodeId} to ${pick.to}`;
-    return this.write((tx) => {
+    const wrote = this.write((tx) => {
       // Pinned to the emptiest eligible node: the scheduler checks it has room (or explains
       // why not) but does not choose another; a move that goes elsewhere would not help.
       const next = newTask(service, {
@@ -137,6 +150,7 @@ export class RebalanceLoop extends BaseLoop {
       const fromCount = pick.counts.get(old.nodeId)!;
       this.#moves.set(id, { taskId: next.id, oldId: old.id, fromCount, counts: pick.counts });
     });
+    return wrote ? "moving" : "busy";
   }
 
   #follow(id: string, nowMs: number): void {

@@ -20,6 +20,7 @@ import type { StoreEvent } from "../store/watch.ts";
 import { BaseLoop, type LoopOptions } from "./loop.ts";
 import {
   isJobMode,
+  isLive,
   isLost,
   isRunnable,
   modeOf,
@@ -32,6 +33,7 @@ import {
   exceedsRatio,
   failedOnItsOwn,
   isHeld,
+  isOutdated,
   isRollback,
   newRun,
   outdatedSlots,
@@ -43,6 +45,8 @@ import {
 export class UpdateLoop extends BaseLoop {
   readonly #runs = new Map<string, UpdateRun>();
   readonly #dirty = new Set<string>();
+  /** Tasks that started running: their slot may hand over from an older task. */
+  readonly #started = new Set<string>();
   #gate = false;
 
   constructor(store: Store, options: LoopOptions) {
@@ -65,18 +69,26 @@ export class UpdateLoop extends BaseLoop {
     this.#runs.clear();
     this.#gate = true;
     for (const s of this.view((tx) => tx.find("services"))) this.#dirty.add(s.id);
+    for (const t of this.view((tx) => tx.find("tasks", by.state(TaskState.RUNNING)))) {
+      this.#started.add(t.id);
+    }
   }
 
   protected observe(e: StoreEvent): void {
     if (e.kind === "commit") return;
     this.#gate = true;
     if (e.table === "services") this.#dirty.add(e.object.id);
-    if (e.table === "tasks") this.#dirty.add((e.object as Task).serviceId);
+    if (e.table !== "tasks") return;
+    const t = e.object as Task;
+    this.#dirty.add(t.serviceId);
+    const was = e.kind === "update" ? (e.old as Task).status.state : undefined;
+    if (t.status.state === TaskState.RUNNING && was !== TaskState.RUNNING) this.#started.add(t.id);
   }
 
   protected reconcile(nowMs: number): void {
     if (this.#gate) this.#openGate(nowMs);
     this.#gate = false;
+    this.#handOver(nowMs);
     for (const [id, run] of this.#runs) {
       if (run.wakeMs !== undefined && run.wakeMs <= nowMs) this.#dirty.add(id);
       for (const until of run.monitor.values()) if (until <= nowMs) this.#dirty.add(id);
@@ -99,6 +111,25 @@ export class UpdateLoop extends BaseLoop {
     this.writeEach(ready, (tx, t) => {
       const cur = tx.get("tasks", t.id);
       if (cur?.desiredState === TaskState.READY) setDesired(tx, cur, TaskState.RUNNING, nowMs);
+    });
+  }
+
+  /**
+   * The other half of start-first (an update's or a rebalance move's): once the newest task of
+   * a slot runs, the older live tasks in the slot stop. Derived from the store alone, so a
+   * handover in flight at a leader change still completes.
+   */
+  #handOver(nowMs: number): void {
+    const ids = [...this.#started].sort();
+    this.#started.clear();
+    this.writeEach(ids, (tx, id) => {
+      const t = tx.get("tasks", id);
+      if (t === undefined || !isLive(t) || t.status.state !== TaskState.RUNNING) return;
+      const service = tx.get("services", t.serviceId);
+      if (service === undefined) return;
+      const live = slotTasks(tx, t).filter(isLive);
+      if (live.length < 2 || newestOf(live, service).id !== t.id) return;
+      for (const o of live) if (o.id !== t.id) setDesired(tx, o, TaskState.SHUTDOWN, nowMs);
     });
   }
 
@@ -202,7 +233,8 @@ export class UpdateLoop extends BaseLoop {
 
   #startBatch(service: Service, run: UpdateRun, batch: [string, Task[]][], nowMs: number): void {
     const startFirst = run.config.order === "start-first";
-    const message = `${run.rollback ? "rollback" : "update"} to spec version ${service.specVersion}`;
+    const what = run.rollback ? "rollback" : "update";
+    const message = `${what} to spec version ${service.specVersion}`;
     this.writeEach(batch, (tx, [key, holders]) => {
       const old = holders.map((h) => tx.get("tasks", h.id)).filter((h) => h !== undefined);
       if (old.length === 0) return;
@@ -270,4 +302,13 @@ export class UpdateLoop extends BaseLoop {
     if (!ok) this.#dirty.add(service.id);
     return ok;
   }
+}
+
+/** The task a slot keeps: the current template before an outdated one, then the newest. */
+function newestOf(live: Task[], service: Service): Task {
+  const rank = (t: Task) => (isOutdated(t, service) ? 0 : 1);
+  return live.reduce((a, b) => {
+    const d = rank(b) - rank(a) || b.createdAt - a.createdAt || (b.id > a.id ? 1 : -1);
+    return d > 0 ? b : a;
+  });
 }

@@ -28,7 +28,8 @@ export class Harness {
   readonly store = new Store();
   readonly rng: Rng;
   readonly agents: SimAgents;
-  readonly orchestrator: Orchestrator;
+  orchestrator: Orchestrator;
+  #failovers = 0;
   readonly tickMs: number;
   nowMs = 1_000_000;
   /** When false, tick() does not run the agents (a test moves tasks by hand). */
@@ -59,6 +60,18 @@ export class Harness {
       if (this.agentsOn) this.agents.step(this.nowMs);
       this.orchestrator.step(this.nowMs);
     }
+  }
+
+  /**
+   * A leader change: the loops (and everything they kept in memory) are dropped, and a new
+   * set starts from the store alone, as on a newly elected manager.
+   */
+  failover(): void {
+    this.orchestrator.close();
+    const seed = this.options.seed + 1000 * ++this.#failovers;
+    const loops = this.options.loops?.(this.store, seed);
+    this.orchestrator = new Orchestrator(this.store, { seed }, loops);
+    this.settle();
   }
 
   /** Lets the loops settle without moving time. */

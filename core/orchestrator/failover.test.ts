@@ -1,0 +1,82 @@
+// A leader change drops every loop's memory; the new leader's loops start from the store alone.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { defaultUpdateConfig } from "../model/defaults.ts";
+import { makeTemplate } from "../model/fixtures.ts";
+import { TaskState } from "../model/task-state.ts";
+import type { ServiceSpec } from "../model/types.ts";
+import { Harness } from "./testing/harness.ts";
+
+const image =
+  (img: string) =>
+  (s: ServiceSpec): ServiceSpec => ({
+    ...s,
+    taskTemplate: {
+      ...s.taskTemplate,
+      containerSpec: { ...s.taskTemplate.containerSpec, image: img },
+    },
+  });
+
+test("a rolling update interrupted by a leader change completes under the new leader", () => {
+  const h = new Harness({ seed: 91 });
+  const updateConfig = { ...defaultUpdateConfig, parallelism: 1, monitorMs: 500 };
+  h.createService("web", { mode: { replicated: { replicas: 4 } }, updateConfig });
+  h.runUntil(() => h.running("web").length === 4, 5_000);
+  h.updateService("web", image("v2"));
+  h.runFor(300); // first batch in flight: its new task held at READY or starting
+  h.failover();
+  h.runUntil(() => h.service("web").updateStatus?.state === "completed", 30_000);
+  assert.ok(h.running("web").every((t) => t.spec.containerSpec.image === "v2"));
+  assert.equal(h.running("web").length, 4);
+});
+
+test("a paused update stays paused, and a given-up slot stays given up, after a leader change", () => {
+  const h = new Harness({ seed: 92, faults: { badImages: new Set(["bad"]) } });
+  h.createService("web", {
+    mode: { replicated: { replicas: 3 } },
+    updateConfig: { ...defaultUpdateConfig, parallelism: 1, monitorMs: 500 },
+  });
+  h.createService("once", {
+    mode: { replicated: { replicas: 1 } },
+    taskTemplate: makeTemplate({
+      containerSpec: { image: "bad" },
+      restartPolicy: { condition: "none" },
+    }),
+  });
+  h.runUntil(() => h.running("web").length === 3, 5_000);
+  h.updateService("web", image("bad"));
+  h.runUntil(() => h.service("web").updateStatus?.state === "paused", 10_000);
+  const before = h.tasks("web").length;
+  h.failover();
+  h.runFor(10_000);
+  assert.equal(h.service("web").updateStatus?.state, "paused");
+  assert.equal(
+    h.tasks("web").filter((t) => t.spec.containerSpec.image === "bad").length >= 1,
+    true,
+  );
+  assert.equal(h.runnable("web").filter((t) => t.spec.containerSpec.image === "busybox").length, 2);
+  assert.ok(h.tasks("web").length <= before + 5, "no update churn");
+  const once = h.tasks("once");
+  assert.equal(once.length, 1);
+  assert.equal(once[0]!.desiredState, TaskState.COMPLETE);
+});
+
+test("a lost node's grace starts again under a new leader, then its tasks move", () => {
+  const h = new Harness({ seed: 93 });
+  h.createService("web", {
+    mode: { replicated: { replicas: 3 } },
+    labels: { "fleet.disconnect-grace": "10s" },
+  });
+  h.runUntil(() => h.running("web").length === 3, 5_000);
+  h.setNodeState("n1", "down");
+  h.runFor(8_000);
+  h.failover();
+  h.runFor(8_000);
+  assert.ok(
+    h.runnable("web").some((t) => t.nodeId === "n1"),
+    "grace restarted at the failover",
+  );
+  h.runFor(3_000);
+  assert.ok(!h.runnable("web").some((t) => t.nodeId === "n1"));
+  h.runUntil(() => h.running("web").length === 3, 5_000);
+});
