@@ -1,0 +1,98 @@
+// /v1/cluster (inspect, update with optimistic concurrency), /v1/join-tokens and /v1/info.
+
+import type { Cluster } from "../../core/model/types.ts";
+import { validateClusterSpec } from "../../core/model/validate.ts";
+import type { ReadTx } from "../../core/store/tx.ts";
+import { ApiError, invalidSpec } from "./errors.ts";
+import type { ApiResponse, Call, Route } from "./router.ts";
+import type { JoinRole, TokenSource } from "./tokens.ts";
+import { clusterView } from "./views.ts";
+
+export interface ClusterDeps {
+  tokens?: TokenSource;
+}
+
+function theCluster(tx: ReadTx): Cluster {
+  const all = tx.find("clusters");
+  if (all.length === 0) {
+    throw new ApiError(
+      "not_found",
+      "this manager has no cluster object yet (it is still starting, or was never initialised " +
+        "with `fleet init`)",
+    );
+  }
+  return all.sort((a, b) => a.createdAt - b.createdAt)[0]!;
+}
+
+function inspect(c: Call): ApiResponse {
+  return { status: 200, body: c.ctx.store.view((tx) => clusterView(theCluster(tx))) };
+}
+
+async function update(c: Call): Promise<ApiResponse> {
+  const version = c.query.version("cluster");
+  const v = validateClusterSpec(c.body);
+  if (!v.ok) throw invalidSpec("cluster", v.problems);
+  const now = c.ctx.now();
+  const id = await c.ctx.writer.update((tx) => {
+    const cur = theCluster(tx);
+    tx.update("clusters", { ...cur, version, spec: v.value, updatedAt: now });
+    return cur.id;
+  });
+  return { status: 200, body: { id } };
+}
+
+function source(c: Call<ClusterDeps>): TokenSource {
+  const tokens = c.services.tokens;
+  if (!tokens) {
+    throw new ApiError(
+      "not_implemented",
+      "join tokens are not available on this manager yet (the certificate authority is not running)",
+    );
+  }
+  return tokens;
+}
+
+async function tokens(c: Call<ClusterDeps>): Promise<ApiResponse> {
+  return { status: 200, body: await source(c).current() };
+}
+
+async function rotate(c: Call<ClusterDeps>): Promise<ApiResponse> {
+  const role = c.query.str("role");
+  if (role !== "worker" && role !== "manager") {
+    throw new ApiError("bad_request", "query parameter role must be worker or manager");
+  }
+  const s = source(c);
+  if (!s.rotate) {
+    throw new ApiError("not_implemented", "join token rotation is not available on this manager");
+  }
+  return { status: 200, body: await s.rotate(role as JoinRole) };
+}
+
+function info(c: Call): ApiResponse {
+  const { ctx } = c;
+  const body = {
+    nodeId: ctx.info.nodeId,
+    raftId: ctx.info.raftId,
+    clusterId: ctx.info.clusterId,
+    isLeader: ctx.consensus.isLeader(),
+    leader: ctx.consensus.leader(),
+    term: ctx.consensus.term(),
+    index: ctx.store.index,
+    apiVersion: "v1",
+  };
+  return { status: 200, body };
+}
+
+export const clusterRoutes: Route<ClusterDeps>[] = [
+  { method: "GET", path: "/v1/info", handler: info },
+  { method: "GET", path: "/v1/cluster", read: true, handler: inspect },
+  {
+    method: "POST",
+    path: "/v1/cluster/update",
+    query: ["version"],
+    body: true,
+    handler: update,
+  },
+  { method: "GET", path: "/v1/join-tokens", handler: tokens },
+  { method: "POST", path: "/v1/join-tokens/rotate", query: ["role"], handler: rotate },
+];

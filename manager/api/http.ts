@@ -1,0 +1,148 @@
+// HTTP/1.1 transport of the API: reads a bounded body, hands plain data to the router, writes
+// JSON or a server-sent event stream. `createHttpServer` is the one place a listening server is
+// made, so the mTLS listener (security work) replaces it here and nowhere else.
+
+import { chmodSync, existsSync, unlinkSync } from "node:fs";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { connect } from "node:net";
+import { ApiError } from "./errors.ts";
+import { apiLimits } from "./limits.ts";
+import type { ApiRequest, ApiResponse, EventSink } from "./router.ts";
+
+export type Handler = (req: ApiRequest) => Promise<ApiResponse>;
+
+/** Bytes an event client may leave unread before it is dropped (it can resume with since). */
+const STREAM_BACKLOG_BYTES_MAX = 4 * 1024 * 1024;
+
+export function createHttpServer(handler: Handler): Server {
+  const server = createServer((req, res) => void serve(handler, req, res));
+  server.requestTimeout = apiLimits.requestTimeoutMs;
+  server.headersTimeout = Math.min(apiLimits.requestTimeoutMs, 10_000);
+  return server;
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = `${JSON.stringify(body, null, 0)}\n`;
+  res.writeHead(status, {
+    "content-type": "application/json; charset=utf-8",
+    "content-length": Buffer.byteLength(text),
+  });
+  res.end(text);
+}
+
+function sendError(res: ServerResponse, err: ApiError): void {
+  if (err.code === "body_too_large") res.setHeader("connection", "close");
+  sendJson(res, err.status, err.body());
+}
+
+async function serve(handler: Handler, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  let body: string | undefined;
+  try {
+    body = await readBody(req);
+  } catch (err) {
+    if (err instanceof ApiError) sendError(res, err);
+    else res.destroy();
+    return;
+  }
+  const headers: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(req.headers)) headers[k] = Array.isArray(v) ? v[0] : v;
+  const out = await handler({ method: req.method ?? "GET", url: req.url ?? "/", body, headers });
+  if ("body" in out) sendJson(res, out.status, out.body);
+  else await stream(res, out.stream);
+}
+
+function readBody(req: IncomingMessage): Promise<string | undefined> {
+  const max = apiLimits.requestBodyBytesMax;
+  const tooLarge = () =>
+    new ApiError("body_too_large", `request body exceeds ${max} bytes; send a smaller spec`);
+  const declared = Number(req.headers["content-length"] ?? 0);
+  if (declared > max) {
+    req.resume();
+    return Promise.reject(tooLarge());
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (c: Buffer) => {
+      size += c.length;
+      if (size > max) {
+        req.removeAllListeners("data");
+        req.resume();
+        reject(tooLarge());
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on("end", () => resolve(size === 0 ? undefined : Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}
+
+async function stream(res: ServerResponse, run: (sink: EventSink) => Promise<void>) {
+  res.writeHead(200, {
+    "content-type": "text/event-stream; charset=utf-8",
+    "cache-control": "no-cache",
+    connection: "keep-alive",
+  });
+  let open = true;
+  const closed = new Promise<void>((resolve) => res.once("close", resolve)).then(() => {
+    open = false;
+  });
+  const write = (text: string) => {
+    if (!open) return false;
+    res.write(text);
+    if (res.writableLength <= STREAM_BACKLOG_BYTES_MAX) return true;
+    res.destroy();
+    return false;
+  };
+  const sink: EventSink = {
+    send: (event, data, id) =>
+      write(`${id ? `id: ${id}\n` : ""}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`),
+    comment: (text) => void write(`: ${text.replace(/\n/g, " ")}\n\n`),
+    closed,
+    end: () => {
+      if (open) res.end();
+    },
+  };
+  const keepalive = setInterval(() => sink.comment("keepalive"), apiLimits.eventKeepaliveMs);
+  try {
+    await run(sink);
+  } finally {
+    clearInterval(keepalive);
+    sink.end();
+  }
+}
+
+/** Refuses to take over a socket another live process serves; removes a stale one. */
+export async function clearStaleSocket(path: string): Promise<void> {
+  if (!existsSync(path)) return;
+  const live = await new Promise<boolean>((resolve) => {
+    const s = connect(path);
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
+  if (live) {
+    throw new Error(`api: another process already serves ${path}; stop it or choose another path`);
+  }
+  unlinkSync(path);
+}
+
+export function listen(server: Server, where: { path: string } | { host: string; port: number }) {
+  return new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    const done = () => {
+      server.off("error", reject);
+      resolve();
+    };
+    if ("path" in where) server.listen(where.path, done);
+    else server.listen(where.port, where.host, done);
+  });
+}
+
+/** The socket is for root (or the daemon's user) only: DESIGN §4. */
+export function restrictSocket(path: string): void {
+  chmodSync(path, 0o600);
+}

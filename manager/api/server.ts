@@ -1,0 +1,114 @@
+// The manager's API server: one route table served on a unix socket (created 0600) and,
+// optionally, a TCP address (mTLS arrives with the security work, in http.ts). The daemon builds
+// it from its ManagerContext and starts and stops it with the manager:
+//
+//   const api = new ApiServer(ctx, { socketPath, tcp: { host, port }, tokens });
+//   const where = await api.start();   ...   await api.stop();
+
+import type { Server } from "node:http";
+import type { ManagerContext } from "../context.ts";
+import { clusterRoutes } from "./cluster.ts";
+import { EventHub, eventRoutes } from "./events.ts";
+import { clearStaleSocket, createHttpServer, listen, restrictSocket } from "./http.ts";
+import type { LogSource } from "./logs.ts";
+import { nodeRoutes } from "./nodes.ts";
+import { type ApiRequest, type ApiResponse, type Route, Router } from "./router.ts";
+import { serviceRoutes } from "./services.ts";
+import { taskRoutes } from "./tasks.ts";
+import type { TokenSource } from "./tokens.ts";
+
+export interface ApiServerOptions {
+  /** Unix socket path (the data dir's `fleet.sock`). */
+  socketPath?: string;
+  /** TCP listener for remote operators; port 0 picks a free one. */
+  tcp?: { host: string; port: number };
+  /** Join tokens; without one, /v1/join-tokens answers 501. */
+  tokens?: TokenSource;
+  /** Service logs; without one, /v1/services/{id}/logs answers 501. */
+  logs?: LogSource;
+}
+
+export interface ApiAddresses {
+  socketPath?: string;
+  tcp?: { host: string; port: number };
+}
+
+export interface ApiServices {
+  tokens?: TokenSource;
+  logs?: LogSource;
+  events: EventHub;
+}
+
+export const routes: Route<ApiServices>[] = [
+  ...clusterRoutes,
+  ...nodeRoutes,
+  ...serviceRoutes,
+  ...taskRoutes,
+  ...eventRoutes,
+] as Route<ApiServices>[];
+
+export class ApiServer {
+  readonly events: EventHub;
+  readonly #router: Router<ApiServices>;
+  readonly #options: ApiServerOptions;
+  readonly #servers: Server[] = [];
+  readonly #ctx: ManagerContext;
+
+  constructor(ctx: ManagerContext, options: ApiServerOptions = {}) {
+    this.#ctx = ctx;
+    this.#options = options;
+    this.events = new EventHub(ctx.store, ctx.now);
+    const services = { tokens: options.tokens, logs: options.logs, events: this.events };
+    this.#router = new Router(routes, ctx, services);
+  }
+
+  /** Answers one request without any socket (tests, and the daemon's own use). */
+  handle(req: ApiRequest): Promise<ApiResponse> {
+    return this.#router.dispatch(req);
+  }
+
+  async start(): Promise<ApiAddresses> {
+    this.events.start();
+    const out: ApiAddresses = {};
+    const handler = (req: ApiRequest) => this.#router.dispatch(req);
+    try {
+      const { socketPath, tcp } = this.#options;
+      if (socketPath !== undefined) {
+        await clearStaleSocket(socketPath);
+        const server = createHttpServer(handler);
+        this.#servers.push(server);
+        await listen(server, { path: socketPath });
+        restrictSocket(socketPath);
+        out.socketPath = socketPath;
+      }
+      if (tcp !== undefined) {
+        const server = createHttpServer(handler);
+        this.#servers.push(server);
+        await listen(server, tcp);
+        const addr = server.address();
+        const port = typeof addr === "object" && addr ? addr.port : tcp.port;
+        out.tcp = { host: tcp.host, port };
+      }
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+    this.#ctx.log.info("api listening", { socket: out.socketPath, tcp: out.tcp?.port });
+    return out;
+  }
+
+  /** Stops listening and ends every open request and event stream. */
+  async stop(): Promise<void> {
+    this.events.stop();
+    const servers = this.#servers.splice(0);
+    await Promise.all(
+      servers.map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            s.close(() => resolve());
+            s.closeAllConnections();
+          }),
+      ),
+    );
+  }
+}
