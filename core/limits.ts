@@ -151,6 +151,31 @@ export const limits = {
   leaderStartPublishChunk: 500,
   /** One log line per kind of dropped device input per this many ms (the rest are counted). */
   dropLogIntervalMs: 10_000,
+  // Security (core/crypto, manager/ca): identities, certificates, join tokens, revocation.
+  /** Longest PEM text the identity layer reads (a CA bundle of a few certificates fits). */
+  pemBytesMax: 64 * 1024,
+  /** Largest DER certificate accepted or issued. */
+  certBytesMax: 8 * 1024,
+  /** Default node certificate lifetime (swarm: 90 days; cluster spec nodeCertExpiryMs). */
+  nodeCertExpiryMsDefault: 90 * 24 * 60 * 60 * 1000,
+  /** Shortest node certificate lifetime `cluster update --cert-expiry` accepts (swarm: 1 h). */
+  nodeCertExpiryMsMin: 60 * 60 * 1000,
+  /** Root CA certificate lifetime (swarm: 20 years). */
+  caCertExpiryMs: 20 * 365 * 24 * 60 * 60 * 1000,
+  /** notBefore is set this far in the past so a slightly slow clock accepts a fresh cert. */
+  certBackdateMs: 5 * 60 * 1000,
+  /** Default window after expiry in which a node may re-enrol by signing with its old key. */
+  reenrolWindowMsDefault: 30 * 24 * 60 * 60 * 1000,
+  /** Random serial number bytes (RFC 5280 allows 20 octets; the top bit is cleared). */
+  certSerialBytes: 16,
+  /** Join token secret bytes (128 bits, as swarm's). */
+  joinTokenSecretBytes: 16,
+  /** Subject alternative names on one certificate. */
+  certSanEntriesMax: 32,
+  /** Revoked serials held; removal past this refuses (never forgets a revocation silently). */
+  revokedSerialsMax: 1_000_000,
+  /** Public keys remembered from recent joins, to refuse a replayed join request. */
+  joinSeenKeysMax: 100_000,
 } as const;
 
 function check(ok: boolean, what: string): void {
@@ -202,3 +227,8 @@ check(
 check(limits.assignmentCoalesceMs < limits.statusBatchIntervalMs, "assignments go out promptly");
 check(limits.heartbeatChecksPerPeriod >= 1, "at least one liveness check per period");
 check(limits.disconnectGraceMsDefault <= limits.disconnectGraceMsMax, "default grace <= max");
+check(limits.nodeCertExpiryMsMin <= limits.nodeCertExpiryMsDefault, "default cert expiry >= min");
+check(limits.nodeCertExpiryMsDefault < limits.caCertExpiryMs, "node certs expire before the CA");
+check(limits.certBackdateMs * 10 < limits.nodeCertExpiryMsMin, "backdating is a small share");
+check(limits.certSerialBytes <= 20, "RFC 5280 §4.1.2.2: serials are at most 20 octets");
+check(limits.certBytesMax * 4 <= limits.pemBytesMax, "a PEM bundle holds a few certificates");

@@ -7,7 +7,17 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const CORE_PACKAGES = new Set(["cbor-x", "@noble/curves", "@noble/hashes", "fast-check"]);
+const CORE_PACKAGES = new Set([
+  "cbor-x",
+  "@noble/curves",
+  "@noble/hashes",
+  "fast-check",
+  // Pure ASN.1 schemas (no I/O, no global crypto) for X.509 in core/crypto.
+  "@peculiar/asn1-schema",
+  "@peculiar/asn1-x509",
+  "@peculiar/asn1-pkcs8",
+  "@peculiar/asn1-ecc",
+]);
 const TEST_ONLY_NODE = new Set(["node:test", "node:assert", "node:assert/strict"]);
 const IMPURE_PATTERNS = [
   [/\bDate\.now\s*\(/, "Date.now() (inject a clock)"],
