@@ -228,6 +228,18 @@ export class Raft {
 
   // --- time -------------------------------------------------------------------------------
 
+  /**
+   * The driver saw its connection to the leader break (a crash or a reboot, not a slow link).
+   * Forget the leader so peers that saw the same get our pre-vote, and campaign within 1-3
+   * ticks instead of waiting out a whole election timeout. Safe: the leader lease only guards
+   * liveness against disruptive candidates (§4.2.3); no safety argument rests on it.
+   */
+  leaderUnreachable(): void {
+    if (this.state !== "follower" || this.lead === NONE) return;
+    this.becomeFollower(this.term, NONE);
+    this.electionElapsed = Math.max(0, this.randomizedElectionTimeout - 1 - this.rng.int(3));
+  }
+
   tick(): void {
     if (this.state === "leader") this.tickHeartbeat();
     else this.tickElection();

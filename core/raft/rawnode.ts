@@ -141,6 +141,11 @@ export class RawNode {
     r.step(msg({ type: "readIndex", to: r.id, from: r.id, context }));
   }
 
+  /** The connection to the leader dropped: stop honouring its lease and campaign soon. */
+  leaderUnreachable(): void {
+    this.raft.leaderUnreachable();
+  }
+
   /** Asks the leader to hand leadership to `transferee` (§3.10). */
   transferLeader(transferee: NodeId): void {
     this.raft.step(msg({ type: "transferLeader", to: this.raft.id, from: transferee, term: 0 }));

@@ -72,6 +72,9 @@ export class RaftNode {
   #seq = 0;
   #ticker: NodeJS.Timeout | undefined;
   #pumping = false;
+  /** Between ready() and advance(): the core takes no input then (its contract). */
+  #inReady = false;
+  #deferred: (() => void)[] = [];
   #again = false;
   #stopped = false;
   #lastSnapshotIndex: number;
@@ -117,6 +120,7 @@ export class RaftNode {
       id: opts.id,
       listen: opts.listen,
       onMessage: (from, m) => self.#onMessage(from, m),
+      onUnreachable: (peer) => self.#onUnreachable(peer),
       log,
     });
     self.#syncPeers();
@@ -172,12 +176,6 @@ export class RaftNode {
     const requestId = `${this.id}.${this.#bootNonce}.${++this.#seq}`;
     const data = encodeActions(actions, requestId);
     return new Promise<void>((resolve, reject) => {
-      try {
-        this.#node.propose(data);
-      } catch (err) {
-        reject(err);
-        return;
-      }
       const timeoutMs = this.#opts.proposalTimeoutMs ?? 10_000;
       const timer = setTimeout(() => {
         this.#waiters.delete(requestId);
@@ -191,22 +189,34 @@ export class RaftNode {
         );
       }, timeoutMs);
       this.#waiters.set(requestId, { resolve, reject, timer });
-      this.#kick();
+      this.#input(() => {
+        try {
+          this.#node.propose(data);
+        } catch (err) {
+          this.#settleError(requestId, err as Error);
+        }
+      });
     });
   }
 
   /** Proposes a membership change (leader only); resolves when it is applied here. */
   changeMembership(cc: ConfChange, addr?: PeerAddr): Promise<void> {
     if (addr) this.setPeer(cc.nodeId, addr);
-    this.#node.proposeConfChange(cc);
-    const target = this.#storage.lastIndex() + 1;
-    this.#kick();
-    return this.#waitApplied(target);
+    return new Promise<void>((resolve, reject) => {
+      this.#input(() => {
+        try {
+          this.#node.proposeConfChange(cc);
+        } catch (err) {
+          reject(err);
+          return;
+        }
+        this.#waitApplied(this.#node.raft.log.lastIndex()).then(resolve, reject);
+      });
+    });
   }
 
   transferLeadership(to: NodeId): void {
-    this.#node.transferLeader(to);
-    this.#kick();
+    this.#input(() => this.#node.transferLeader(to));
   }
 
   /**
@@ -222,18 +232,37 @@ export class RaftNode {
         this.#reads.delete(ctx);
         reject(new FleetError("raft", "timeout", `no read index within ${timeoutMs} ms`, true));
       }, timeoutMs);
-      const done = { resolve: () => (clearTimeout(timer), resolve()), reject, index: -1 };
-      this.#reads.set(ctx, done);
-      try {
-        this.#node.readIndex(new TextEncoder().encode(ctx));
-      } catch (err) {
+      const settle = () => {
         clearTimeout(timer);
-        this.#reads.delete(ctx);
-        reject(err);
-        return;
-      }
-      this.#kick();
+        resolve();
+      };
+      const done = { resolve: settle, reject, index: -1 };
+      this.#reads.set(ctx, done);
+      this.#input(() => {
+        try {
+          this.#node.readIndex(new TextEncoder().encode(ctx));
+        } catch (err) {
+          clearTimeout(timer);
+          this.#reads.delete(ctx);
+          reject(err);
+        }
+      });
     });
+  }
+
+  /** Feeds the core now, or right after the Ready in progress is advanced. */
+  #input(fn: () => void): void {
+    if (this.#inReady) this.#deferred.push(fn);
+    else fn();
+    this.#kick();
+  }
+
+  #settleError(requestId: string, err: Error): void {
+    const w = this.#waiters.get(requestId);
+    if (!w) return;
+    this.#waiters.delete(requestId);
+    clearTimeout(w.timer);
+    w.reject(err);
   }
 
   #settleReads(rd: Ready): void {
@@ -285,8 +314,14 @@ export class RaftNode {
   }
 
   #tick(): void {
-    this.#node.tick();
-    this.#kick();
+    this.#input(() => this.#node.tick());
+  }
+
+  /** A lost connection to the leader means it most likely crashed: don't wait out its lease. */
+  #onUnreachable(peer: NodeId): void {
+    if (this.#stopped || peer !== this.#leader || this.isLeader) return;
+    if (this.#transport.peerStatus(peer)?.connected) return; // a full queue, not a lost leader
+    this.#input(() => this.#node.leaderUnreachable());
   }
 
   #onMessage(from: number, m: unknown): void {
@@ -296,8 +331,7 @@ export class RaftNode {
       this.#log(`raft: dropped a malformed message from peer ${from}: ${problem ?? "wrong ids"}`);
       return;
     }
-    this.#node.step(m as Message);
-    this.#kick();
+    this.#input(() => this.#node.step(m as Message));
   }
 
   /** Runs the ready loop soon; coalesces many triggers into one pass. */
@@ -323,11 +357,19 @@ export class RaftNode {
   async #pump(): Promise<void> {
     while (!this.#stopped && this.#node.hasReady()) {
       const rd = this.#node.ready();
-      await this.#persist(rd);
-      for (const m of rd.messages) this.#transport.send(m.to, toWire(m));
-      this.#apply(rd);
-      this.#node.advance(rd);
+      this.#inReady = true;
+      try {
+        await this.#persist(rd);
+        for (const m of rd.messages) this.#transport.send(m.to, toWire(m));
+        this.#apply(rd);
+        this.#node.advance(rd);
+      } finally {
+        this.#inReady = false;
+      }
       this.#settleReads(rd);
+      const deferred = this.#deferred;
+      this.#deferred = [];
+      for (const fn of deferred) fn();
       await this.#maybeSnapshot();
     }
   }

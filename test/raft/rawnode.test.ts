@@ -182,3 +182,29 @@ test("an empty storage with no membership never campaigns (a joining node)", () 
   for (let i = 0; i < 100; i++) n.tick();
   assert.equal(n.hasReady(), false);
 });
+
+test("a follower told its leader is unreachable campaigns within a few ticks, and wins", () => {
+  const c = new Cluster(3);
+  c.elect(1);
+  c.filter = (m) => m.from !== 1 && m.to !== 1; // the leader is gone
+  for (const id of [2, 3]) c.get(id).leaderUnreachable();
+  let ticks = 0;
+  while (![2, 3].some((id) => c.get(id).state === "leader") && ticks < 5) {
+    for (const id of [2, 3]) c.get(id).tick();
+    c.stabilize();
+    ticks++;
+  }
+  assert.ok(ticks <= 4, `elected after ${ticks} ticks, not a full election timeout (10+)`);
+  assert.ok([2, 3].some((id) => c.get(id).state === "leader"));
+});
+
+test("without the hint, followers wait out the election timeout (the lease holds)", () => {
+  const c = new Cluster(3);
+  c.elect(1);
+  c.filter = (m) => m.from !== 1 && m.to !== 1;
+  for (let t = 0; t < 8; t++) {
+    for (const id of [2, 3]) c.get(id).tick();
+    c.stabilize();
+  }
+  assert.ok(![2, 3].some((id) => c.get(id).state === "leader"));
+});
