@@ -151,6 +151,10 @@ export const limits = {
   leaderStartPublishChunk: 500,
   /** One log line per kind of dropped device input per this many ms (the rest are counted). */
   dropLogIntervalMs: 10_000,
+  /** Publishes the dispatcher's MQTT client has unacknowledged at once; later ones wait. */
+  busPublishInflightMax: 1000,
+  /** Publishes waiting behind those before new ones are refused (and logged). */
+  busPublishQueueMax: 200_000,
   // Security (core/crypto, manager/ca): identities, certificates, join tokens, revocation.
   /** Longest PEM text the identity layer reads (a CA bundle of a few certificates fits). */
   pemBytesMax: 64 * 1024,

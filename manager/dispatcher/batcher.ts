@@ -213,7 +213,11 @@ export class WriteBatcher {
       if (q.attempts + 1 > limits.statusWriteRetriesMax || this.#statuses.has(id)) continue;
       this.#statuses.set(id, { ...q, attempts: q.attempts + 1 });
     }
-    for (const [id, c] of nodes) if (!this.#nodes.has(id)) this.#nodes.set(id, c);
+    for (const [id, c] of nodes) {
+      const attempts = (c.attempts ?? 0) + 1;
+      if (attempts > limits.statusWriteRetriesMax || this.#nodes.has(id)) continue;
+      this.#nodes.set(id, { ...c, attempts });
+    }
     this.#deps.log.info("status write conflicted; retrying", { err: String(err) });
   }
 }

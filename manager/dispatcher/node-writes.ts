@@ -15,6 +15,8 @@ export interface NodeChange {
   at: number;
   /** Present for a hello: the node's self-description (platform, resources, hw labels). */
   description?: WireNodeDescription;
+  /** Store writes of this change that conflicted so far (the batcher retries a few). */
+  attempts?: number;
 }
 
 export function toDescription(d: WireNodeDescription): NodeDescription {

@@ -3,9 +3,13 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { limits } from "../../core/limits.ts";
 import { makeCluster, makeNode, makeService, makeTask } from "../../core/model/fixtures.ts";
 import { TaskState } from "../../core/model/task-state.ts";
+import { StoreError } from "../../core/store/actions.ts";
 import { Store } from "../../core/store/store.ts";
+import type { WriteTx } from "../../core/store/tx.ts";
+import { LocalWriter } from "../../core/store/writer.ts";
 import { harness } from "./testing.ts";
 
 const S = TaskState;
@@ -154,5 +158,46 @@ test("a status message also proves the node alive", async () => {
     await h.status("n1", [{ taskId: "t0", state: S.RUNNING, timestamp: i, message: `m${i}` }]);
   }
   assert.equal(h.store.view((tx) => tx.get("nodes", "n1"))!.status.state, "ready");
+  await h.dispatcher.stop();
+});
+
+/** A writer whose next `failures` updates reject, as a Raft-backed one can. */
+class FlakyWriter extends LocalWriter {
+  failures = 0;
+  retryable = true;
+
+  override async update<R>(fn: (tx: WriteTx) => R): Promise<R> {
+    if (this.failures > 0) {
+      this.failures--;
+      if (this.retryable) throw new StoreError("out_of_sequence", "update out of sequence: test");
+      throw new StoreError("invalid", "refused: test");
+    }
+    return super.update(fn);
+  }
+}
+
+test("a conflicting status write is retried; a refused one is dropped and counted", async () => {
+  const writer = new FlakyWriter(fleet(2));
+  const h = harness({ writer });
+  await h.dispatcher.start();
+  await h.hello("n1");
+  await h.clock.advance(100);
+  writer.failures = 2;
+  await h.status("n1", [{ taskId: "t0", state: S.RUNNING, timestamp: 1, message: "up" }]);
+  await h.clock.advance(500);
+  assert.equal(stateOf(h.store, "t0")!.state, S.RUNNING, "written on the third attempt");
+  writer.failures = 1;
+  writer.retryable = false;
+  await h.status("n1", [{ taskId: "t1", state: S.RUNNING, timestamp: 1, message: "up" }]);
+  await h.clock.advance(500);
+  assert.equal(stateOf(h.store, "t1")!.state, S.ASSIGNED);
+  assert.equal(h.dispatcher.stats().dropped.write_failed, 1);
+  // Conflicts forever: given up after limits.statusWriteRetriesMax retries, no busy loop.
+  writer.failures = 1000;
+  writer.retryable = true;
+  await h.status("n1", [{ taskId: "t1", state: S.RUNNING, timestamp: 2, message: "up" }]);
+  await h.clock.advance(2000);
+  assert.equal(1000 - writer.failures, limits.statusWriteRetriesMax + 1);
+  writer.failures = 0;
   await h.dispatcher.stop();
 });

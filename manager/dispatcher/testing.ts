@@ -8,7 +8,7 @@ import {
   type WireNodeDescription,
 } from "../../core/codec/index.ts";
 import { Store } from "../../core/store/store.ts";
-import { LocalWriter } from "../../core/store/writer.ts";
+import { LocalWriter, type StoreWriter } from "../../core/store/writer.ts";
 import { type Topics, topics } from "../../core/topics.ts";
 import { MemoryBroker, type MemoryBus } from "./bus.ts";
 import { FakeClock, settle } from "./clock.ts";
@@ -28,7 +28,7 @@ export function description(nodeId: string, labels: Record<string, string> = {})
 
 export interface Harness {
   store: Store;
-  writer: LocalWriter;
+  writer: StoreWriter;
   broker: MemoryBroker;
   clock: FakeClock;
   topics: Topics;
@@ -46,9 +46,16 @@ export interface Harness {
   assignments(nodeId: string): MessageBodies["assign"][];
 }
 
-export function harness(opts: { store?: Store; logger?: Logger; clock?: FakeClock } = {}) {
-  const store = opts.store ?? new Store();
-  const writer = new LocalWriter(store);
+export interface HarnessOptions {
+  store?: Store;
+  writer?: StoreWriter;
+  logger?: Logger;
+  clock?: FakeClock;
+}
+
+export function harness(opts: HarnessOptions = {}) {
+  const store = opts.writer?.store ?? opts.store ?? new Store();
+  const writer = opts.writer ?? new LocalWriter(store);
   const broker = new MemoryBroker();
   const clock = opts.clock ?? new FakeClock();
   const t = topics(CLUSTER);
