@@ -58,10 +58,14 @@ const schemas = {
   ),
   status: s.object({ updates: s.array(taskStatusUpdate, limits.statusBatchItemsMax) }),
   assign: s.object({ version: s.int(), tasks: s.array(assignedTask, 10_000) }),
+  // Renewal and re-enrolment (core/crypto/proof.ts): `proof` is signed by the key certPem names,
+  // `keyProof` by the new key; certPem is the certificate being renewed (maybe just expired).
   csr: s.object({
     publicKey: s.bytes(256, 32),
     proof: s.bytes(512, 32),
+    keyProof: s.bytes(512, 32),
     role: s.oneOf(["worker", "manager"]),
+    certPem: s.string(16_384, 1),
   }),
   cert: s.object({ certPem: s.string(16_384, 1), caPem: s.string(65_536, 1) }),
   joinRequest: s.object({
@@ -134,7 +138,13 @@ export interface MessageBodies {
   };
   status: { updates: TaskStatusUpdate[] };
   assign: { version: number; tasks: AssignedTask[] };
-  csr: { publicKey: Uint8Array; proof: Uint8Array; role: "worker" | "manager" };
+  csr: {
+    publicKey: Uint8Array;
+    proof: Uint8Array;
+    keyProof: Uint8Array;
+    role: "worker" | "manager";
+    certPem: string;
+  };
   cert: { certPem: string; caPem: string };
   joinRequest: {
     token: string;
