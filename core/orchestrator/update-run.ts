@@ -60,8 +60,17 @@ export function newRun(service: Service, rollback: boolean, total: number, nowMs
  */
 export function outdatedSlots(tasks: readonly Task[], service: Service): [string, Task[]][] {
   const out: [string, Task[]][] = [];
+  // Tasks of one spec version share one template: compare it once per version.
+  const byVersion = new Map<number, boolean>();
+  const outdated = (t: Task) => {
+    const known = byVersion.get(t.specVersion);
+    if (known !== undefined) return known;
+    const v = isOutdated(t, service);
+    byVersion.set(t.specVersion, v);
+    return v;
+  };
   for (const [key, holders] of slotsOf(tasks)) {
-    if (holders.some((t) => !isOutdated(t, service))) continue;
+    if (holders.some((t) => !outdated(t))) continue;
     out.push([key, holders]);
   }
   const running = (ts: Task[]) => (ts.some((t) => t.status.state === TaskState.RUNNING) ? 1 : 0);

@@ -80,7 +80,8 @@ export class UpdateLoop extends BaseLoop {
     if (e.table === "services") this.#dirty.add(e.object.id);
     if (e.table !== "tasks") return;
     const t = e.object as Task;
-    this.#dirty.add(t.serviceId);
+    // Only a spec change makes slots outdated; task events matter to a run in progress.
+    if (this.#runs.has(t.serviceId)) this.#dirty.add(t.serviceId);
     const was = e.kind === "update" ? (e.old as Task).status.state : undefined;
     if (t.status.state === TaskState.RUNNING && was !== TaskState.RUNNING) this.#started.add(t.id);
   }
