@@ -182,3 +182,10 @@ test("close stops the listener and disconnects clients", async () => {
   await assert.rejects(connect(`mqtt://127.0.0.1:${port}`, { connectTimeout: 2000 }));
   await b.close();
 });
+
+test("plain TCP binds loopback only unless explicitly allowed for development", async () => {
+  await assert.rejects(Broker.start({ host: "0.0.0.0" }), /loopback only/);
+  const b = await start({ host: "0.0.0.0", plainTcpOffLoopback: true });
+  const c = await client(b.url, { clientId: "anywhere" });
+  assert.ok(c.client.connected);
+});

@@ -70,8 +70,10 @@ export interface BrokerReport {
 export interface BrokerOptions {
   /** Stable id for this broker (the manager's id); random when absent. */
   id?: string;
+  /** Address to bind: loopback unless `plainTcpOffLoopback` (development only). */
   host?: string;
   port?: number;
+  plainTcpOffLoopback?: boolean;
   authorizer?: Authorizer;
   /** The credential peer brokers present on mesh links; absent refuses every mesh link. */
   meshSecret?: string;
@@ -123,9 +125,9 @@ export class Broker {
     const broker = new Broker(aedes, id, opts);
     broker.#wire();
     await aedes.listen();
-    broker.#server = await openListener(
-      { host: opts.host ?? "127.0.0.1", port: opts.port ?? 0 },
-      (socket) => broker.#accept(socket),
+    const { host = "127.0.0.1", port = 0, plainTcpOffLoopback = false } = opts;
+    broker.#server = await openListener({ host, port, plainTcpOffLoopback }, (socket) =>
+      broker.#accept(socket),
     );
     return broker;
   }
@@ -135,8 +137,11 @@ export class Broker {
     return boundPort(this.#server);
   }
 
+  /** Where a client on this machine reaches the broker. */
   get url(): string {
-    return `mqtt://127.0.0.1:${this.port}`;
+    const host = this.#opts.host ?? "127.0.0.1";
+    const reach = host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "::1" : host;
+    return `mqtt://${reach.includes(":") ? `[${reach}]` : reach}:${this.port}`;
   }
 
   /** Connected sessions, mesh links included. */

@@ -9,6 +9,11 @@ export interface ListenerOptions {
   host: string;
   /** 0 picks a free port. */
   port: number;
+  /**
+   * Development only: allow plain TCP on a non-loopback address (e.g. multi-host tests in
+   * network namespaces before TLS exists). Never for a real cluster.
+   */
+  plainTcpOffLoopback?: boolean;
 }
 
 /** Opens a plain TCP listener on a loopback address and resolves once it is bound. */
@@ -16,7 +21,7 @@ export async function openListener(
   opts: ListenerOptions,
   onConnection: (socket: Socket) => void,
 ): Promise<Server> {
-  if (!isLoopback(opts.host)) {
+  if (!isLoopback(opts.host) && !opts.plainTcpOffLoopback) {
     throw new Error(
       `broker: plain TCP is for development and binds loopback only, not ${opts.host}; ` +
         "use TLS on 8883 (the security work) for other addresses",
