@@ -46,6 +46,7 @@ export class PeerSender {
   #queue: Buffer[] = [];
   #queuedBytes = 0;
   #waitingDrain = false;
+  #flushQueued = false;
   #attempt = 0;
   #timer: NodeJS.Timeout | undefined;
   #stallTimer: NodeJS.Timeout | undefined;
@@ -76,7 +77,16 @@ export class PeerSender {
     if (full) return this.#drop(`queue to peer ${this.id} is full (${this.#queue.length} msgs)`);
     this.#queue.push(frame);
     this.#queuedBytes += frame.length;
-    this.#flush();
+    // Coalesce: a Ready sends many small messages in one go; one write (one syscall) carries
+    // them all. Big backlogs go out at once, so a full kernel buffer shows without delay.
+    if (this.#queuedBytes >= 64 * 1024) this.#flush();
+    else if (!this.#flushQueued) {
+      this.#flushQueued = true;
+      queueMicrotask(() => {
+        this.#flushQueued = false;
+        this.#flush();
+      });
+    }
     return true;
   }
 
@@ -127,13 +137,29 @@ export class PeerSender {
     this.#flush();
   }
 
+  /** Frames from the head of the queue, up to about 256 KiB per write. */
+  #takeBatch(): Buffer[] {
+    const out: Buffer[] = [];
+    let bytes = 0;
+    while (
+      this.#queue.length > 0 &&
+      (out.length === 0 || bytes + this.#queue[0]!.length <= 256 * 1024)
+    ) {
+      const frame = this.#queue.shift()!;
+      this.#queuedBytes -= frame.length;
+      this.stats.sent++;
+      bytes += frame.length;
+      out.push(frame);
+    }
+    return out;
+  }
+
   #flush(): void {
     const socket = this.#socket;
     if (this.#state !== "connected" || !socket || this.#waitingDrain) return;
     while (this.#queue.length > 0) {
-      const frame = this.#queue.shift()!;
-      this.#queuedBytes -= frame.length;
-      this.stats.sent++;
+      const frames = this.#takeBatch();
+      const frame = frames.length === 1 ? frames[0]! : Buffer.concat(frames);
       if (!socket.write(frame)) {
         this.#waitingDrain = true; // the kernel buffer is full: the queue takes the rest
         this.#watchStall(socket);

@@ -58,7 +58,12 @@ export class RaftCluster {
       String(this.tickMs),
     );
     const child = fork(memberScript, args, {
-      execArgv: ["--import", "tsx"],
+      // FLEET_MEMBER_NODE_OPTIONS adds flags for profiling (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p").
+      execArgv: [
+        "--import",
+        "tsx",
+        ...(process.env.FLEET_MEMBER_NODE_OPTIONS?.split(" ").filter(Boolean) ?? []),
+      ],
       stdio: ["ignore", "ignore", "pipe", "ipc"],
     });
     child.stderr?.on("data", (d) => {
@@ -133,7 +138,14 @@ export class RaftCluster {
     });
   }
 
-  async close(): Promise<void> {
+  /** Stops every member, gracefully when asked (so profiles get written), else by SIGKILL. */
+  async close(graceful = !!process.env.FLEET_MEMBER_NODE_OPTIONS): Promise<void> {
+    if (graceful) {
+      await Promise.all(
+        [...this.procs.keys()].map((id) => this.call(id, { cmd: "stop" }, 10_000).catch(() => {})),
+      );
+      await new Promise((r) => setTimeout(r, 500));
+    }
     await Promise.all([...this.procs.keys()].map((id) => this.kill(id)));
     rmSync(this.root, { recursive: true, force: true });
   }
