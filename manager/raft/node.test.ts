@@ -223,3 +223,47 @@ test("--force-new-cluster: a lone survivor of a lost quorum keeps its data and t
     await c.stopAll();
   }
 });
+
+test("a malformed or forged message from a peer costs that message only", async () => {
+  const c = new Cluster("badpeer");
+  const lines: string[] = [];
+  try {
+    await c.start(1, { bootstrap: [1], log: (l) => lines.push(l) });
+    const node = c.nodes.get(1)!;
+    await waitFor("a leader", () => node.isLeader);
+    const { Transport } = await import("./transport.ts");
+    const rogue = await Transport.start({
+      id: 2,
+      listen: { host: "127.0.0.1", port: 0 },
+      onMessage: () => {},
+      log: quiet,
+    });
+    try {
+      rogue.addPeer(1, node.address);
+      rogue.send(1, { type: "app", from: 2, to: 1, term: "high" });
+      rogue.send(1, {
+        type: "heartbeat",
+        from: 3,
+        to: 1,
+        term: 9,
+        logTerm: 0,
+        index: 0,
+        entries: [],
+        commit: 0,
+        reject: false,
+        rejectHint: 0,
+      });
+      await waitFor(
+        "both refusals logged",
+        () => lines.filter((l) => /dropped a/.test(l)).length >= 2,
+      );
+    } finally {
+      await rogue.close();
+    }
+    assert.ok(node.isLeader, "still leading: the forged higher term was never stepped");
+    await new RaftWriter(node).update((tx) => tx.create("nodes", makeNode("ok")));
+    assert.equal(nodeCount(node), 1);
+  } finally {
+    await c.stopAll();
+  }
+});

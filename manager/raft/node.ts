@@ -10,6 +10,7 @@ import { FleetError } from "../../core/errors.ts";
 import { bootstrapState } from "../../core/raft/bootstrap.ts";
 import { RawNode, type Status } from "../../core/raft/rawnode.ts";
 import type { ConfChange, Message, NodeId, Ready } from "../../core/raft/types.ts";
+import { parseMessage } from "../../core/raft/validate.ts";
 import { createRng } from "../../core/rand.ts";
 import type { StoreAction, StoreError } from "../../core/store/actions.ts";
 import { encodeActions, encodeSnapshot } from "../../core/store/encoding.ts";
@@ -18,7 +19,7 @@ import { applyEntry, applySnapshot } from "./apply.ts";
 import { DiskStorage } from "./disk-storage.ts";
 import { forceNewCluster } from "./force-new-cluster.ts";
 import { type PeerAddr, Transport } from "./transport.ts";
-import { raftMessageProblem, toWire } from "./wire.ts";
+import { toWire } from "./wire.ts";
 
 export interface RaftNodeOptions {
   id: NodeId;
@@ -324,14 +325,20 @@ export class RaftNode {
     this.#input(() => this.#node.leaderUnreachable());
   }
 
-  #onMessage(from: number, m: unknown): void {
+  #onMessage(from: number, raw: unknown): void {
     if (this.#stopped) return;
-    const problem = raftMessageProblem(m);
-    if (problem || (m as Message).from !== from || (m as Message).to !== this.id) {
-      this.#log(`raft: dropped a malformed message from peer ${from}: ${problem ?? "wrong ids"}`);
+    let m: Message;
+    try {
+      m = parseMessage(raw);
+    } catch (err) {
+      this.#log(`raft: dropped a malformed message from peer ${from}: ${(err as Error).message}`);
       return;
     }
-    this.#input(() => this.#node.step(m as Message));
+    if (m.from !== from || m.to !== this.id) {
+      this.#log(`raft: dropped a message from peer ${from} claiming ${m.from} -> ${m.to}`);
+      return;
+    }
+    this.#input(() => this.#node.step(m));
   }
 
   /** Runs the ready loop soon; coalesces many triggers into one pass. */
