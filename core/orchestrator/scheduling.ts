@@ -56,8 +56,10 @@ export class SchedulingLoop extends BaseLoop {
     }
     const t = e.object as Task;
     if (e.kind === "update" && isIrrelevant(e.old as Task, t)) return;
-    if (t.status.state === TaskState.FAILED || t.status.state === TaskState.REJECTED) {
-      if (t.nodeId !== "") this.#rememberFailure(t.serviceId, t.nodeId, nowMs);
+    // Count the moment a task fails, not every later write to the failed task.
+    const was = e.kind === "update" ? (e.old as Task).status.state : TaskState.NEW;
+    if (failed(t.status.state) && !failed(was) && t.nodeId !== "") {
+      this.#rememberFailure(t.serviceId, t.nodeId, nowMs);
     }
     this.#wanted = true;
   }
@@ -131,6 +133,10 @@ export class SchedulingLoop extends BaseLoop {
     }
     return out;
   }
+}
+
+function failed(state: number): boolean {
+  return state === TaskState.FAILED || state === TaskState.REJECTED;
 }
 
 function placeable(tx: WriteTx, id: string): Task | undefined {
