@@ -191,3 +191,18 @@ test("a spec change outside the task template (replicas, labels) replaces nothin
   );
   assert.equal(state(h), undefined);
 });
+
+test("a global update does not wait for a node that is down; the node gets it on return", () => {
+  const h = new Harness({ seed: 81, nodes: 3 });
+  h.createService("agent", {
+    mode: { global: {} },
+    updateConfig: { ...defaultUpdateConfig, parallelism: 1, monitorMs: 500 },
+  });
+  h.runUntil(() => h.running("agent").length === 3, 5_000);
+  h.setNodeState("n2", "down");
+  h.updateService("agent", image("v2"));
+  h.runUntil(() => h.service("agent").updateStatus?.state === "completed", 30_000);
+  h.setNodeState("n2", "ready");
+  h.runUntil(() => h.running("agent").length === 3, 5_000);
+  assert.ok(h.running("agent").every((t) => t.spec.containerSpec.image === "v2"));
+});

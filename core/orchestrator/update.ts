@@ -23,6 +23,7 @@ import {
   isLive,
   isLost,
   isRunnable,
+  isSchedulable,
   modeOf,
   newTask,
   sameValue,
@@ -204,6 +205,10 @@ export class UpdateLoop extends BaseLoop {
         this.#failure(run, t);
       } else if (t === undefined || !isRunnable(t)) {
         run.inFlight.delete(key); // replaced or removed by another loop: not ours any more
+      } else if (t.slot === 0 && this.#nodeAway(t)) {
+        // A global task whose node is down or paused: it gets the new version when the node
+        // is back; the update does not wait for it.
+        run.inFlight.delete(key);
       } else if (t.status.state === TaskState.RUNNING) {
         run.inFlight.delete(key);
         run.monitor.set(t.id, nowMs + run.config.monitorMs);
@@ -214,6 +219,13 @@ export class UpdateLoop extends BaseLoop {
         });
       }
     }
+  }
+
+  #nodeAway(t: Task): boolean {
+    return (
+      t.status.state <= TaskState.PENDING &&
+      !isSchedulable(this.view((tx) => tx.get("nodes", t.nodeId)))
+    );
   }
 
   #followMonitor(run: UpdateRun, byId: Map<string, Task>, nowMs: number): void {
