@@ -71,5 +71,22 @@ export function busSuite(make: BusFactory, prefix: string) {
       assert.deepEqual(first, ["1"], "the unsubscribed handler got nothing more");
       await Promise.all([a.close(), b.close()]);
     },
+    async burstKeepsOrder() {
+      const [a, b] = [await make.client(), await make.client()];
+      const got: number[] = [];
+      await b.subscribe(`${prefix}/burst/#`, (_t, p) => got.push(Number(text(p))));
+      const n = 2500; // more than limits.busPublishInflightMax: some wait in the queue
+      await Promise.all(
+        Array.from({ length: n }, (_, i) =>
+          a.publish(`${prefix}/burst/x`, String(i), { qos: 1, retain: false }),
+        ),
+      );
+      await until(`${n} messages`, () => got.length >= n, 20_000);
+      assert.deepEqual(
+        got,
+        Array.from({ length: n }, (_, i) => i),
+      );
+      await Promise.all([a.close(), b.close()]);
+    },
   };
 }

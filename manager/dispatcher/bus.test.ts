@@ -6,7 +6,12 @@ import { MemoryBroker } from "./bus.ts";
 import { busSuite } from "./bus-suite.ts";
 import { MqttBus } from "./mqtt-bus.ts";
 
-const cases = ["wildcardsAndBytes", "retainedAndCleared", "unsubscribeStopsDelivery"] as const;
+const cases = [
+  "wildcardsAndBytes",
+  "retainedAndCleared",
+  "unsubscribeStopsDelivery",
+  "burstKeepsOrder",
+] as const;
 
 describe("MemoryBus", () => {
   const broker = new MemoryBroker();

@@ -38,6 +38,11 @@ function clientOptions(opts: MqttBusOptions, suffix: string): IClientOptions {
   return options;
 }
 
+/** Small packets go out at once (Nagle's algorithm would hold them for the peer's ACK). */
+function noDelay(c: MqttClient): void {
+  (c.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
+}
+
 export class MqttBus implements Bus {
   readonly #rx: MqttClient;
   readonly #tx: MqttClient;
@@ -53,6 +58,10 @@ export class MqttBus implements Bus {
     this.#onHandlerError =
       opts.onHandlerError ?? ((err, topic) => console.error(`bus: handler for ${topic}:`, err));
     rx.on("message", (topic, payload) => this.#route(topic, payload));
+    for (const c of [rx, tx]) {
+      noDelay(c);
+      c.on("connect", () => noDelay(c));
+    }
   }
 
   /** Connects both connections; resolves once the broker accepted them. */
