@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { FleetError } from "../../core/errors.ts";
 import { bootstrapState } from "../../core/raft/bootstrap.ts";
 import { RawNode, type Status } from "../../core/raft/rawnode.ts";
-import type { ConfChange, Message, NodeId, Ready } from "../../core/raft/types.ts";
+import type { ConfChange, Entry, Message, NodeId, Ready } from "../../core/raft/types.ts";
 import { parseMessage } from "../../core/raft/validate.ts";
 import { createRng } from "../../core/rand.ts";
 import type { StoreAction, StoreError } from "../../core/store/actions.ts";
@@ -366,9 +366,13 @@ export class RaftNode {
       const rd = this.#node.ready();
       this.#inReady = true;
       try {
+        // Committed entries already on our disk are durable on a quorum: applying them (and
+        // answering their writers) need not wait for this Ready's fsync, as in etcd's server.
+        // Entries not yet on our disk (a lone voter commits on append) wait for it.
+        const early = rd.snapshot ? 0 : this.#applyDurable(rd);
         await this.#persist(rd);
         for (const m of rd.messages) this.#transport.send(m.to, toWire(m));
-        this.#apply(rd);
+        this.#apply(rd, early);
         this.#node.advance(rd);
       } finally {
         this.#inReady = false;
@@ -391,7 +395,16 @@ export class RaftNode {
     });
   }
 
-  #apply(rd: Ready): void {
+  /** Applies the leading committed entries that are already durable here; returns how many. */
+  #applyDurable(rd: Ready): number {
+    const durable = this.#storage.lastIndex();
+    let n = 0;
+    while (n < rd.committedEntries.length && rd.committedEntries[n]!.index <= durable) n++;
+    this.#applyEntries(rd.committedEntries.slice(0, n));
+    return n;
+  }
+
+  #apply(rd: Ready, skip = 0): void {
     if (rd.softState && rd.softState.lead !== this.#leader) {
       this.#leader = rd.softState.lead;
       this.#opts.onLeaderChange?.(this.#leader, this.#node.status().hardState.term);
@@ -401,7 +414,11 @@ export class RaftNode {
       if (problem) throw new FleetError("raft", "bad_snapshot", problem);
       this.#lastSnapshotIndex = rd.snapshot.metadata.index;
     }
-    for (const e of rd.committedEntries) {
+    this.#applyEntries(skip === 0 ? rd.committedEntries : rd.committedEntries.slice(skip));
+  }
+
+  #applyEntries(entries: readonly Entry[]): void {
+    for (const e of entries) {
       const r = applyEntry(this.store, e);
       if (r.kind === "write" && r.requestId) this.#settle(r.requestId, r.error);
       else if (r.kind === "conf") {
