@@ -77,3 +77,34 @@ test("unrelated node changes and unconstrained services are left alone", () => {
   const after = [...h.runnable("db"), ...h.runnable("web")].map((t) => t.id).sort();
   assert.deepEqual(after, before);
 });
+
+test("a node whose resources shrink below its tasks' reservations sheds the newest", () => {
+  const GB = 1024 ** 3;
+  const h = new Harness({ seed: 55, nodes: 2 });
+  h.createService("agent", {
+    mode: { global: {} },
+    taskTemplate: makeTemplate({ resources: { reservations: { memoryBytes: 1 * GB } } }),
+  });
+  h.createService("web", {
+    mode: { replicated: { replicas: 6 } },
+    taskTemplate: makeTemplate({ resources: { reservations: { memoryBytes: 1 * GB } } }),
+  });
+  h.runUntil(() => h.running("web").length === 6 && h.running("agent").length === 2, 5_000);
+  const onN1 = h.runnable("web").filter((t) => t.nodeId === "n1");
+  assert.equal(onN1.length, 3);
+  // The board now reports 3 GB: the global task (never moved) and the 2 oldest web tasks stay.
+  h.setNode("n1", (n) => ({
+    ...n,
+    description: {
+      ...n.description,
+      resources: { ...n.description.resources, memoryBytes: 3 * GB },
+    },
+  }));
+  const newest = [...onN1].sort((a, b) => b.createdAt - a.createdAt || (b.id > a.id ? 1 : -1))[0]!;
+  const left = h.runnable("web").filter((t) => t.nodeId === "n1");
+  assert.equal(left.length, 2);
+  assert.ok(!left.some((t) => t.id === newest.id), "the newest went");
+  assert.equal(h.runnable("agent").filter((t) => t.nodeId === "n1").length, 1);
+  h.runUntil(() => h.running("web").length === 6, 5_000);
+  assert.equal(h.spread("web").get("n2"), 4);
+});
