@@ -82,7 +82,7 @@ export function toApiError(err: unknown): { error: ApiError; bug: boolean } {
   if (err instanceof ApiError) return { error: err, bug: false };
   if (err instanceof StoreError) {
     const code = storeCode(err.code);
-    if (code !== undefined) return { error: new ApiError(code, err.message), bug: false };
+    if (code !== undefined) return { error: new ApiError(code, storeMessage(err)), bug: false };
   }
   if (err instanceof FleetError && err.retryable) {
     const msg = `${err.message} (no leader can take the write now; retry in a few seconds)`;
@@ -90,6 +90,12 @@ export function toApiError(err: unknown): { error: ApiError; bug: boolean } {
   }
   const message = err instanceof Error ? err.message : String(err);
   return { error: new ApiError("internal", `internal error: ${message}`), bug: true };
+}
+
+function storeMessage(err: StoreError): string {
+  if (err.code === "name_conflict") return `${err.message}: choose another name, or update it`;
+  if (err.code === "out_of_sequence") return `${err.message}: re-read it and retry`;
+  return err.message;
 }
 
 function storeCode(code: string): ApiErrorCode | undefined {

@@ -1,0 +1,194 @@
+// Waits for a service to converge after create/update/scale/rollback and shows per-task
+// progress, as `docker service create` does without -d. It polls the API (reads are cheap and a
+// poll survives a manager failover). It ends when the service converged, when it failed (update
+// paused or rolled back, a task failed for good) or at the timeout, and says why: the task's
+// status message (the scheduler's "no suitable node (…)") or the container's error.
+
+import { TaskState } from "../../core/model/task-state.ts";
+import type { Service } from "../../core/model/types.ts";
+import { CliError } from "./client.ts";
+import type { CliContext } from "./command.ts";
+import type { TaskView } from "./commands/tasks.ts";
+
+const POLL_MS = 300;
+const BAR = 50;
+
+type ServiceView = Service & {
+  serviceStatus: { runningTasks: number; desiredTasks: number; completedTasks?: number };
+};
+
+interface Snapshot {
+  service: ServiceView;
+  tasks: TaskView[];
+}
+
+export interface ConvergeOptions {
+  timeoutMs: number;
+  /** Waiting for a rollback (a rollback is then success, not failure). */
+  rollback?: boolean;
+}
+
+export async function converge(c: CliContext, id: string, o: ConvergeOptions): Promise<number> {
+  const deadline = c.io.now() + o.timeoutMs;
+  const shown = new Map<string, string>();
+  let snap: Snapshot | undefined;
+  for (;;) {
+    snap = await read(c, id);
+    const lines = progress(snap);
+    render(c, lines, shown);
+    const failure = failed(snap, o);
+    if (failure)
+      throw new CliError(`service ${snap.service.spec.name} did not converge: ${failure}`);
+    if (converged(snap)) {
+      c.io.out(`verify: Service ${snap.service.spec.name} converged`);
+      return 0;
+    }
+    if (c.io.now() >= deadline || c.signal.aborted) break;
+    await sleep(POLL_MS, c.signal);
+  }
+  const why = pendingReasons(snap).join("; ") || "tasks are still starting";
+  const hint = "it keeps converging in the background; watch it with `fleet service ps`";
+  if (c.signal.aborted) {
+    c.io.err(`Operation continuing in background (${why}); ${hint}`);
+    return 130;
+  }
+  throw new CliError(
+    `service ${snap.service.spec.name} did not converge within ${o.timeoutMs / 1000}s: ${why}\n${hint}`,
+  );
+}
+
+async function read(c: CliContext, id: string): Promise<Snapshot> {
+  const client = c.client();
+  const [service, tasks] = await Promise.all([
+    client.call("GET", `/v1/services/${encodeURIComponent(id)}`),
+    client.call("GET", `/v1/tasks?service=${encodeURIComponent(id)}`),
+  ]);
+  return { service, tasks };
+}
+
+const runnable = (t: TaskView) => t.desiredState <= TaskState.RUNNING;
+
+function current(s: Snapshot): TaskView[] {
+  return s.tasks.filter((t) => runnable(t) && t.specVersion === s.service.specVersion);
+}
+
+function isJob(s: Service): boolean {
+  return "replicatedJob" in s.spec.mode || "globalJob" in s.spec.mode;
+}
+
+function converged(s: Snapshot): boolean {
+  const { service } = s;
+  const st = service.updateStatus;
+  if (st?.specVersion === service.specVersion && /^(updating|rollback_started)$/.test(st.state))
+    return false;
+  const mode = service.spec.mode;
+  if ("replicatedJob" in mode) {
+    return (service.serviceStatus.completedTasks ?? 0) >= mode.replicatedJob.totalCompletions;
+  }
+  if (s.tasks.some((t) => runnable(t) && t.specVersion !== service.specVersion)) return false;
+  const cur = current(s);
+  if (isJob(service))
+    return cur.length > 0 && cur.every((t) => t.status.state === TaskState.COMPLETE);
+  const desired = "replicated" in mode ? mode.replicated.replicas : cur.length;
+  return cur.length === desired && cur.every((t) => t.status.state === TaskState.RUNNING);
+}
+
+function failed(s: Snapshot, o: ConvergeOptions): string | undefined {
+  const { service } = s;
+  const st = service.updateStatus;
+  if (st && st.specVersion === service.specVersion) {
+    if (st.state === "paused" || st.state === "rollback_paused") return st.message;
+    if (st.state === "rollback_started" && !o.rollback) return st.message;
+  }
+  if (service.spec.taskTemplate.restartPolicy.condition !== "none") return undefined;
+  const dead = s.tasks.find(
+    (t) =>
+      t.specVersion === service.specVersion &&
+      (t.status.state === TaskState.FAILED || t.status.state === TaskState.REJECTED),
+  );
+  return dead ? `task ${slotName(dead)} ${dead.stateName}: ${taskWhy(dead)}` : undefined;
+}
+
+function taskWhy(t: TaskView): string {
+  return t.status.err || t.status.message || t.stateName;
+}
+
+function slotName(t: TaskView): string {
+  return t.slot > 0 ? String(t.slot) : t.nodeId.slice(0, 12);
+}
+
+function pendingReasons(s: Snapshot): string[] {
+  const out = new Set<string>();
+  for (const t of current(s)) {
+    if (t.status.state === TaskState.RUNNING) continue;
+    out.add(`task ${slotName(t)} ${t.stateName}: ${taskWhy(t)}`);
+  }
+  const failedTask = s.tasks.find(
+    (t) => t.specVersion === s.service.specVersion && t.status.state >= TaskState.FAILED,
+  );
+  if (failedTask) out.add(`last failure: ${taskWhy(failedTask)}`);
+  return [...out].slice(0, 5);
+}
+
+const STEPS: number[] = [
+  TaskState.NEW,
+  TaskState.PENDING,
+  TaskState.ASSIGNED,
+  TaskState.ACCEPTED,
+  TaskState.PREPARING,
+  TaskState.READY,
+  TaskState.STARTING,
+  TaskState.RUNNING,
+];
+
+function bar(state: number): string {
+  const i = STEPS.indexOf(state);
+  const done = i < 0 ? BAR : Math.round(((i + 1) / STEPS.length) * BAR);
+  return `[${"=".repeat(Math.max(0, done - 1))}>${" ".repeat(BAR - done)}]`;
+}
+
+/** One line per slot (replicated) or node (global), keyed so changes can be detected. */
+function progress(s: Snapshot): Map<string, string> {
+  const lines = new Map<string, string>();
+  const cur = current(s).sort((a, b) => a.slot - b.slot || (a.nodeId < b.nodeId ? -1 : 1));
+  const total =
+    "replicated" in s.service.spec.mode ? s.service.spec.mode.replicated.replicas : cur.length;
+  const running = cur.filter((t) => t.status.state === TaskState.RUNNING).length;
+  lines.set("overall", `overall progress: ${running} out of ${total} tasks`);
+  for (const t of cur) {
+    const key = t.slot > 0 ? `${t.slot}/${total}` : t.nodeId.slice(0, 12);
+    const state = t.stateName;
+    const waiting =
+      t.status.state < TaskState.RUNNING && t.status.message ? `: ${t.status.message}` : "";
+    const failedNote = t.status.state >= TaskState.FAILED ? `: ${taskWhy(t)}` : "";
+    lines.set(key, `${key}: ${state.padEnd(9)} ${bar(t.status.state)}${waiting}${failedNote}`);
+  }
+  return lines;
+}
+
+function render(c: CliContext, lines: Map<string, string>, shown: Map<string, string>): void {
+  if (c.io.isTTY) {
+    const up = shown.size > 0 ? `\x1b[${shown.size}A\x1b[J` : "";
+    shown.clear();
+    for (const [k, v] of lines) shown.set(k, v);
+    c.io.out(up + [...lines.values()].join("\n"));
+    return;
+  }
+  for (const [k, v] of lines) {
+    if (shown.get(k) === v) continue;
+    shown.set(k, v);
+    c.io.out(v);
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(t);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal.addEventListener("abort", done);
+  });
+}
