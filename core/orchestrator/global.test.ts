@@ -112,3 +112,19 @@ test("a global job runs once per node and again for a new spec version", () => {
     "second run on every node",
   );
 });
+
+test("a global job cut short by a drain runs again when the node is back", () => {
+  const h = new Harness({ seed: 26, faults: { jobRunSteps: 50 } });
+  h.createService("once", { mode: { globalJob: {} } });
+  h.runUntil(() => h.running("once").length === 3, 5_000);
+  h.setAvailability("n2", "drain");
+  h.runFor(1_000);
+  h.setAvailability("n2", "active");
+  const done = () =>
+    h
+      .tasks("once")
+      .filter((t) => t.status.state === TaskState.COMPLETE)
+      .map((t) => t.nodeId);
+  h.runUntil(() => done().length === 3, 20_000);
+  assert.deepEqual(done().sort(), ["n1", "n2", "n3"]);
+});

@@ -80,8 +80,10 @@ export class GlobalLoop extends BaseLoop {
       if (isRunnable(t) && (!keep || oldRun)) setDesired(tx, t, TaskState.SHUTDOWN, nowMs);
     }
     if (!keep || !isSchedulable(node)) return;
-    // A service holds the node while a task holds the slot; a job, once per spec version.
-    const held = job ? tasks.some((t) => t.specVersion === s.specVersion) : tasks.some(holdsSlot);
+    // A task holds the node while it holds its slot (live, or finished and not to be
+    // restarted); a job's must also be of the current run. One shut down because the node
+    // was drained or misfit holds nothing: the node runs it again when eligible.
+    const held = tasks.some((t) => holdsSlot(t) && (!job || t.specVersion === s.specVersion));
     if (held) return;
     tx.create("tasks", newTask(s, { id: this.newId(tx), slot: 0, nodeId: node.id, nowMs }));
   }

@@ -1,6 +1,6 @@
 // Control loops that keep the fleet converging to the desired state: they read and write only
 // the store and react to its watch events (DESIGN §4). See docs/orchestration.md.
-export { ConstraintEnforcer } from "./constraint-enforcer.ts";
+export { ConstraintEnforcer, overbooked } from "./constraint-enforcer.ts";
 export { GlobalLoop } from "./global.ts";
 export { jobProgress, ReplicatedJobLoop } from "./jobs.ts";
 export { BaseLoop, type ControlLoop, type LoopOptions, OrchestratorError } from "./loop.ts";

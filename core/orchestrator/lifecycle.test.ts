@@ -72,6 +72,7 @@ function services(): [string, Partial<ServiceSpec>][] {
       "batch",
       { mode: { replicatedJob: { totalCompletions: 6, maxConcurrent: 2 } }, labels: grace },
     ],
+    ["once", { mode: { globalJob: {} } }],
     [
       "cache",
       {

@@ -107,6 +107,17 @@ function modeProblems(svc: Service, tasks: Task[], live: Task[], eligible: Node[
     const want = eligible.map((n) => n.id).sort();
     if (on.join() !== want.join()) return [`${name}: on [${on}], want [${want}]`];
   }
+  if ("globalJob" in m) {
+    const done = (n: Node) =>
+      tasks.some(
+        (t) =>
+          t.nodeId === n.id &&
+          t.specVersion === svc.specVersion &&
+          t.status.state === TaskState.COMPLETE,
+      );
+    const missing = eligible.filter((n) => !done(n)).map((n) => n.id);
+    if (missing.length > 0) return [`${name}: not completed on [${missing}]`];
+  }
   if ("replicatedJob" in m) {
     const done = new Set(
       tasks
