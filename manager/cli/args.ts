@@ -27,7 +27,12 @@ export interface Parsed {
   values: Map<string, string[]>;
 }
 
-export function parseArgs(argv: readonly string[], defs: readonly FlagDef[]): Parsed {
+/** With `interspersed: false`, flags end at the first positional (`create IMAGE CMD -f`). */
+export function parseArgs(
+  argv: readonly string[],
+  defs: readonly FlagDef[],
+  interspersed = true,
+): Parsed {
   const out: Parsed = { positionals: [], bools: new Map(), values: new Map() };
   const byName = new Map(defs.map((d) => [d.name, d]));
   const byShort = new Map(defs.filter((d) => d.short).map((d) => [d.short!, d]));
@@ -55,6 +60,9 @@ export function parseArgs(argv: readonly string[], defs: readonly FlagDef[]): Pa
         i = take(out, def, rest === "" ? undefined : rest.replace(/^=/, ""), argv, i);
         break;
       }
+    } else if (!interspersed) {
+      out.positionals.push(...argv.slice(i));
+      break;
     } else out.positionals.push(a);
   }
   return out;

@@ -21,6 +21,8 @@ export interface Command {
   usage: string;
   summary: string;
   flags: FlagDef[];
+  /** Flags end at the first positional argument (it starts the container's command). */
+  trailingCommand?: boolean;
   /** Positional argument count bounds. */
   args: { min: number; max?: number };
   run(c: CliContext, p: Parsed): Promise<number | undefined>;

@@ -97,7 +97,7 @@ function rest(argv: readonly string[], n: number): string[] {
 }
 
 async function runCommand(cmd: Command, argv: string[], io: Io, signal: AbortSignal) {
-  const p = parseArgs(argv, [...cmd.flags, ...globalFlags]);
+  const p = parseArgs(argv, [...cmd.flags, ...globalFlags], !cmd.trailingCommand);
   if (bool(p, "help")) {
     io.out(commandHelp(cmd));
     return 0;

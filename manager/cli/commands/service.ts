@@ -198,6 +198,7 @@ export const serviceCommands: Command[] = [
     usage: "[OPTIONS] IMAGE [COMMAND] [ARG...]",
     summary: "Create a new service",
     flags: [...createSpecFlags, ...waitFlags],
+    trailingCommand: true,
     args: { min: 1 },
     run: create,
   }),
