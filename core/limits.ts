@@ -147,8 +147,10 @@ export const limits = {
   serviceStateCoalesceMs: 1000,
   /** Liveness checks per heartbeat period (a DOWN verdict is late by at most one check). */
   heartbeatChecksPerPeriod: 5,
-  /** Nodes whose assignment and state are republished per step at leader start. */
+  /** Nodes whose assignment (and, at leader start, state) are published per event-loop turn. */
   leaderStartPublishChunk: 500,
+  /** Store watch events the dispatcher handles per event-loop turn before yielding. */
+  watchEventsPerTurn: 1000,
   /** One log line per kind of dropped device input per this many ms (the rest are counted). */
   dropLogIntervalMs: 10_000,
   /** Publishes the dispatcher's MQTT client has unacknowledged at once; later ones wait. */
@@ -180,6 +182,8 @@ export const limits = {
   revokedSerialsMax: 1_000_000,
   /** Public keys remembered from recent joins, to refuse a replayed join request. */
   joinSeenKeysMax: 100_000,
+  /** A generated CRL's validity (nextUpdate); brokers refuse every client once it lapses. */
+  crlValidityMsDefault: 7 * 24 * 60 * 60 * 1000,
 } as const;
 
 function check(ok: boolean, what: string): void {

@@ -169,3 +169,25 @@ test("nodesChangedBy: moves, placement, desired state, and status-only changes",
     ["n1"],
   );
 });
+
+test("a burst over many nodes is published in slices, every node in the end", async () => {
+  const store = new Store();
+  const nodes = 1200;
+  store.update((tx) => {
+    tx.create("clusters", makeCluster("c1"));
+    tx.create("services", makeService("web", { name: "web" }));
+  });
+  const h = harness({ store });
+  await h.dispatcher.start();
+  const before = h.broker.log.length;
+  store.batch((b) => {
+    for (let i = 0; i < nodes; i++) {
+      b.update((tx) => tx.create("tasks", task(`t${i}`, `n${i}`, S.ASSIGNED)));
+    }
+  });
+  await h.clock.advance(50);
+  const assigns = h.broker.log.slice(before).filter((m) => m.topic.endsWith("/assign"));
+  assert.equal(assigns.length, nodes);
+  assert.equal(h.assignment("n1199")!.tasks[0]!.id, "t1199");
+  await h.dispatcher.stop();
+});

@@ -113,13 +113,19 @@ export class AssignmentPublisher {
     this.#timer ??= this.#deps.clock.setTimer(limits.assignmentCoalesceMs, () => this.flush());
   }
 
-  /** Publishes every pending change now. */
-  flush(): void {
+  /** Publishes pending changes now, at most `max` nodes; the rest follow on a zero timer, so a
+   * burst of thousands of nodes does not hold the event loop (heartbeats wait behind it). */
+  flush(max: number = limits.leaderStartPublishChunk): void {
     this.#timer?.cancel();
     this.#timer = undefined;
-    const nodes = [...this.#dirty];
-    this.#dirty.clear();
+    const nodes: string[] = [];
+    for (const id of this.#dirty) {
+      if (nodes.length >= max) break;
+      nodes.push(id);
+    }
+    for (const id of nodes) this.#dirty.delete(id);
     for (const id of nodes) this.publish(id);
+    if (this.#dirty.size > 0) this.#timer = this.#deps.clock.setTimer(0, () => this.flush());
   }
 
   /** Publishes the node's current assignment now (on hello, at leader start). */

@@ -137,7 +137,7 @@ export class Dispatcher {
   /** Writes whatever is queued now (tests, shutdown). */
   async flush(): Promise<void> {
     await this.#run?.ctx.batcher.drain();
-    this.#run?.ctx.assignments.flush();
+    this.#run?.ctx.assignments.flush(Number.POSITIVE_INFINITY);
   }
 
   stats(): DispatcherStats {
@@ -232,8 +232,16 @@ export class Dispatcher {
     for (;;) {
       await run.watcher.wait();
       if (this.#run !== run) return;
-      for (const e of run.watcher.drain()) this.#onStoreEvent(run, e);
-      if (run.watcher.closedReason !== undefined) return this.#resync(run);
+      // A bounded slice per turn: a commit of thousands of tasks must not stall heartbeats.
+      for (let i = 0; i < limits.watchEventsPerTurn; i++) {
+        const e = run.watcher.shift();
+        if (!e) break;
+        this.#onStoreEvent(run, e);
+      }
+      if (run.watcher.pending > 0) await new Promise((resolve) => setImmediate(resolve));
+      if (run.watcher.closedReason !== undefined && run.watcher.pending === 0) {
+        return this.#resync(run);
+      }
     }
   }
 
