@@ -98,7 +98,7 @@ export function keyIdentifier(publicKey: Uint8Array): Uint8Array {
   return sha256(publicKey).subarray(0, 20);
 }
 
-function encodeName(dn: DistinguishedName): Name {
+export function encodeName(dn: DistinguishedName): Name {
   const attrs: [string, string | undefined][] = [
     [OID_O, dn.organization],
     [OID_OU, dn.organizationalUnit],
@@ -113,7 +113,7 @@ function encodeName(dn: DistinguishedName): Name {
   return new Name(rdns);
 }
 
-function extension(extnID: string, critical: boolean, value: unknown): Extension {
+export function extension(extnID: string, critical: boolean, value: unknown): Extension {
   const extnValue = new OctetString(AsnConvert.serialize(value));
   return new Extension({ extnID, critical, extnValue });
 }
@@ -161,7 +161,7 @@ function subjectAltNames(t: CertificateTemplate): SubjectAlternativeName {
   return new SubjectAlternativeName(all);
 }
 
-function signatureAlgorithm(curve: Curve): AlgorithmIdentifier {
+export function signatureAlgorithm(curve: Curve): AlgorithmIdentifier {
   return new AlgorithmIdentifier({
     algorithm: curve === "ed25519" ? OID_ED25519 : OID_ECDSA_SHA256,
   });

@@ -5,7 +5,7 @@ import { limits } from "../limits.ts";
 import { fromBase64, toBase64 } from "./bytes.ts";
 import { CryptoError } from "./errors.ts";
 
-export type PemLabel = "CERTIFICATE" | "PRIVATE KEY" | "PUBLIC KEY";
+export type PemLabel = "CERTIFICATE" | "PRIVATE KEY" | "PUBLIC KEY" | "X509 CRL";
 
 export function toPem(label: PemLabel, der: Uint8Array): string {
   const b64 = toBase64(der);

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { parseCertificate } from "../../core/crypto/cert-read.ts";
+import { readCrl } from "../../core/crypto/crl.ts";
 import { CryptoError } from "../../core/crypto/errors.ts";
 import { signJoinRequest, signRenewal } from "../../core/crypto/proof.ts";
 import { DAY_MS, TEST_NOW_MS, testBytes, testKey } from "../../core/crypto/testing.ts";
@@ -138,6 +139,7 @@ test("a removed node never returns: not by renewal, re-enrolment or a new join",
   const again = signJoinRequest(testKey("w1-again"), tokens.worker, "r7");
   assert.throws(() => ca.join(again, "r7", "w1"), code("removed"));
   const restored = RevocationList.fromJSON(JSON.parse(JSON.stringify(ca.revocations.toJSON())));
+  assert.deepEqual(readCrl(ca.crlPem(), ca.root.cert).serials, [res.serial]);
   assert.equal(restored.isRevoked(res.serial), true);
   assert.equal(restored.isRemoved("w1"), true);
 });
@@ -160,9 +162,11 @@ test("admin certificates and the revocation list bound", () => {
   const admin = ca.issueAdmin("ops-alice", testKey("alice").publicKey);
   assert.equal(ca.verifyPeer(admin.certPem).role, "admin");
   const list = new RevocationList();
-  list.revoke("4001", 100);
-  list.revoke("4002", 10_000);
+  list.revoke("4001", 100, 50);
+  list.revoke("4002", 10_000, 60);
   assert.equal(list.prune(1000, 500), 1);
-  assert.deepEqual(list.toJSON().serials, [["4002", 10_000]]);
-  assert.throws(() => list.revoke("zz", 1), code("bad-input"));
+  assert.deepEqual(list.toJSON().serials, [
+    { serial: "4002", notAfterMs: 10_000, revokedAtMs: 60 },
+  ]);
+  assert.throws(() => list.revoke("zz", 1, 1), code("bad-input"));
 });

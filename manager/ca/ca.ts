@@ -5,6 +5,7 @@
 
 import { randomBytes as nodeRandomBytes } from "node:crypto";
 import { toHex } from "../../core/crypto/bytes.ts";
+import { buildCrl } from "../../core/crypto/crl.ts";
 import { CryptoError } from "../../core/crypto/errors.ts";
 import {
   createRootCA,
@@ -220,11 +221,26 @@ export class CertificateAuthority {
 
   /** `fleet node rm`: revokes the node's certificates and retires its id for good. */
   removeNode(nodeId: string, certificates: { serial: string; notAfterMs: number }[]): void {
-    this.revocations.removeNode(nodeId, certificates);
+    this.revocations.removeNode(nodeId, certificates, this.#now());
   }
 
   revoke(serial: string, notAfterMs: number): void {
-    this.revocations.revoke(serial, notAfterMs);
+    this.revocations.revoke(serial, notAfterMs, this.#now());
+  }
+
+  /**
+   * The revocation list as a signed CRL for brokers that check through OpenSSL (mosquitto's
+   * crlfile). Valid for `validMs`; regenerate on every revocation and well before it lapses.
+   */
+  crlPem(validMs = limits.crlValidityMsDefault): string {
+    const now = this.#now();
+    return buildCrl({
+      ca: this.root,
+      revoked: this.revocations.entries(),
+      thisUpdateMs: now - limits.certBackdateMs,
+      nextUpdateMs: now + validMs,
+      crlNumber: Math.floor(now / 1000),
+    });
   }
 
   /** The check a TLS verification hook or the broker runs on a presented client certificate. */

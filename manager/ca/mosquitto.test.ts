@@ -9,7 +9,7 @@ import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { privateKeyToPem } from "../../core/crypto/keys.ts";
-import { testKey } from "../../core/crypto/testing.ts";
+import { DAY_MS, testKey } from "../../core/crypto/testing.ts";
 import { freePort, have, need } from "../../test/support/real.ts";
 import { CertificateAuthority } from "./ca.ts";
 import { mosquittoConfig } from "./mosquitto-config.ts";
@@ -62,8 +62,12 @@ class Broker {
   #proc: ChildProcess | undefined;
   #log = "";
 
+  /** The CA's clock: the root is made 200 days ago so old certificates can be issued. */
+  readonly clock = { now: Date.now() - 200 * DAY_MS };
+
   constructor(readonly curve: Curve) {
-    this.ca = CertificateAuthority.create({ clusterId: "c1", curve }).ca;
+    this.ca = CertificateAuthority.create({ clusterId: "c1", curve, now: () => this.clock.now }).ca;
+    this.clock.now = Date.now();
     writeFileSync(join(this.dir, "ca.pem"), this.ca.root.certPem);
   }
 
@@ -84,8 +88,20 @@ class Broker {
     };
   }
 
+  /** Issues `expired` (lapsed 10 days ago) and `revoked` (listed in the CRL) identities. */
+  #badIdentities(): void {
+    const now = this.clock.now;
+    this.clock.now = now - 100 * DAY_MS;
+    this.identity("expired", "worker");
+    this.clock.now = now;
+    const revoked = this.identity("revoked", "worker").issued;
+    this.ca.revoke(revoked.serial, revoked.notAfterMs);
+    writeFileSync(join(this.dir, "crl.pem"), this.ca.crlPem());
+  }
+
   async start(): Promise<void> {
     this.identity("broker", "manager");
+    this.#badIdentities();
     this.port = await freePort();
     this.joinPort = await freePort();
     const files = { caFile: join(this.dir, "ca.pem"), certFile: join(this.dir, "broker.crt") };
@@ -97,6 +113,7 @@ class Broker {
       ...files,
       keyFile: join(this.dir, "broker.key"),
       aclFile: join(this.dir, "acl"),
+      crlFile: join(this.dir, "crl.pem"),
       managers: ["m1"],
       admins: ["ops"],
     });
@@ -279,6 +296,22 @@ for (const curve of ["ed25519", "p256"] as const) {
       } finally {
         await stranger.stop();
       }
+    });
+
+    test("an expired or revoked (CRL) certificate is refused", async (t) => {
+      if (!need(t, "mosquitto") || !up) return;
+      for (const id of ["expired", "revoked"]) {
+        const args = ["--cafile", join(b.dir, "ca.pem"), "-i", id];
+        const files = ["--cert", join(b.dir, `${id}.crt`), "--key", join(b.dir, `${id}.key`)];
+        const r = await b.pub([...args, ...files], `fleet/c1/n/${id}/hb`, "x");
+        assert.notEqual(r.code, 0, `${id} certificate accepted`);
+      }
+      const fine = b.identity("w8", "worker").args;
+      assert.equal(
+        (await b.pub(fine, "fleet/c1/n/w8/hb", "x")).code,
+        0,
+        "the CRL refuses only its own",
+      );
     });
 
     test("a join session (no certificate) reaches only its own join topic", async (t) => {
