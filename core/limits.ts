@@ -184,8 +184,6 @@ export const limits = {
   joinSeenKeysMax: 100_000,
   /** A generated CRL's validity (nextUpdate); brokers refuse every client once it lapses. */
   crlValidityMsDefault: 7 * 24 * 60 * 60 * 1000,
-  /** A generated CRL's validity (nextUpdate); brokers refuse every client once it lapses. */
-  crlValidityMsDefault: 7 * 24 * 60 * 60 * 1000,
 } as const;
 
 function check(ok: boolean, what: string): void {
