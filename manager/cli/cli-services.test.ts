@@ -176,7 +176,7 @@ test("converge: create, update, scale and rollback wait and show per-task progre
     assert.equal(back.code, 0, back.stderr);
     const svc = s.store.view((tx) => tx.find("services"))[0]!;
     assert.equal(svc.spec.taskTemplate.containerSpec.image, "nginx");
-    assert.equal(svc.spec.mode.replicated?.replicas ?? 0, 2);
+    assert.deepEqual(svc.spec.mode, { replicated: { replicas: 2 } });
     const forced = await run("service", "update", "--force", "-d", "web");
     assert.equal(forced.code, 0, forced.stderr);
     assert.equal(s.store.view((tx) => tx.find("services"))[0]!.spec.taskTemplate.forceUpdate, 1);
@@ -206,7 +206,7 @@ test("converge: a task that cannot be placed or crashes ends the wait and says w
       run("service", "create", "--name", "crashy", "--restart-condition", "none", "crash"),
     ]);
     assert.equal(pending.code, 1);
-    assert.match(pending.stdout, new RegExp(`1/1: pending .*: ${escape(PENDING_WHY)}`));
+    assert.match(pending.stdout, new RegExp(`1/1: pending .*: ${reEscape(PENDING_WHY)}`));
     assert.match(pending.stderr, /did not converge within 3s: task 1 pending: no suitable node/);
     assert.match(pending.stderr, /fleet service ps/);
     assert.equal(crash.code, 1);
@@ -220,7 +220,7 @@ test("converge: a task that cannot be placed or crashes ends the wait and says w
   }
 });
 
-function escape(s: string): string {
+function reEscape(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 

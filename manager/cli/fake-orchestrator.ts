@@ -3,7 +3,7 @@
 // rest one state forward. Images and constraints script the outcome: a constraint mentioning
 // `nvme` leaves tasks pending with a scheduler-like explanation; image `crash` fails at start.
 
-import { TaskState } from "../../core/model/task-state.ts";
+import { TaskState, type TaskStateValue } from "../../core/model/task-state.ts";
 import type { Service, Task } from "../../core/model/types.ts";
 import { by } from "../../core/store/indexes.ts";
 import type { Store } from "../../core/store/store.ts";
@@ -29,7 +29,7 @@ function reconcile(tx: WriteTx, s: Service, newId: () => string): void {
   const live = tasks.filter((t) => t.desiredState <= TaskState.RUNNING);
   for (const t of live) {
     if (t.specVersion === s.specVersion && t.slot <= want) continue;
-    const state = t.status.state < TaskState.SHUTDOWN ? TaskState.SHUTDOWN : t.status.state;
+    const state = Math.max(t.status.state, TaskState.SHUTDOWN) as TaskStateValue;
     tx.update("tasks", {
       ...t,
       desiredState: TaskState.SHUTDOWN,

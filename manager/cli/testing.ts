@@ -10,7 +10,7 @@ import { ApiServer } from "../api/server.ts";
 import { type TestWorld, testWorld } from "../api/testing.ts";
 import { DevTokenSource } from "../api/tokens.ts";
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 
 export interface Running extends TestWorld {
   api: ApiServer;

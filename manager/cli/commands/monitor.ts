@@ -60,7 +60,8 @@ async function monitor(c: CliContext, p: Parsed) {
         );
       });
     });
-    if (!asJson) c.io.err(`fleet monitor: ${filter} on ${broker} (Ctrl-C stops)`);
+    // On stderr even with --json: stdout stays machine-readable, and scripts can wait for it.
+    c.io.err(`fleet monitor: ${filter} on ${broker} (Ctrl-C stops)`);
     await new Promise<void>((resolve) => {
       c.signal.addEventListener("abort", () => resolve());
       client.on("close", () => resolve());
