@@ -101,3 +101,34 @@ test("unknown nodes are refused when registration is closed", async () => {
   assert.equal(closed.stats().dropped.unknown_node, 1);
   await closed.stop();
 });
+
+test("topic levels that look like object keys are refused as bad topics", async () => {
+  const h = harness();
+  await h.dispatcher.start();
+  for (const kind of ["constructor", "toString", "__proto__", "csr"]) {
+    h.dispatcher.handle(`fleet/c1/n/n1/${kind}`, new Uint8Array([1]));
+  }
+  assert.equal(h.dispatcher.stats().dropped.bad_topic, 4);
+  assert.equal(h.dispatcher.stats().dropped.handler_error, 0);
+  await h.dispatcher.stop();
+});
+
+test("start fails cleanly when the broker refuses a subscription", async () => {
+  const h = harness();
+  const { Dispatcher } = await import("./dispatcher.ts");
+  const { silentLogger } = await import("./log.ts");
+  const bus = h.broker.client();
+  bus.subscribe = async () => {
+    throw new Error("bus: broker refused the subscription");
+  };
+  const d = new Dispatcher({
+    writer: h.writer,
+    bus,
+    clusterId: "c1",
+    clock: h.clock,
+    logger: silentLogger,
+  });
+  await assert.rejects(d.start(), /refused/);
+  assert.equal(d.stats().running, false);
+  assert.equal(h.clock.pending, 0, "no timer left behind");
+});

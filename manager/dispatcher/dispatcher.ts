@@ -10,7 +10,7 @@
 
 import { limits } from "../../core/limits.ts";
 import type { Node, Task } from "../../core/model/index.ts";
-import type { StoreEvent, StoreWriter, Watcher } from "../../core/store/index.ts";
+import { by, type StoreEvent, type StoreWriter, type Watcher } from "../../core/store/index.ts";
 import { type Topics, topics as topicsFor } from "../../core/topics.ts";
 import { AssignmentPublisher, nodesChangedBy } from "./assignments.ts";
 import { WriteBatcher } from "./batcher.ts";
@@ -111,10 +111,15 @@ export class Dispatcher {
     run.loop = this.#watchLoop(run);
     this.#armSweep(run);
     operator.leader(managerId, now);
-    for (const filter of this.#topics.uplinkFilters.filter((f) => !f.endsWith("/csr"))) {
-      run.subs.push(await bus.subscribe(filter, (t, p) => this.#onMessage(run, t, p)));
+    try {
+      for (const filter of this.#topics.uplinkFilters.filter((f) => !f.endsWith("/csr"))) {
+        run.subs.push(await bus.subscribe(filter, (t, p) => this.#onMessage(run, t, p)));
+      }
+      await this.#publishAll(run, result.nodes);
+    } catch (err) {
+      await this.stop();
+      throw err;
     }
-    await this.#publishAll(run, result.nodes);
     this.#log.info("dispatcher started", { nodes: result.nodes.length, index: result.index });
   }
 
@@ -284,7 +289,7 @@ export class Dispatcher {
     const now = store.view((tx) => tx.get("services", id));
     const before = (old as { spec?: { name?: string } }).spec?.name;
     if (!now || now.spec.name === before) return;
-    const nodes = store.view((tx) => tx.find("tasks", { index: "serviceId", key: id }));
+    const nodes = store.view((tx) => tx.find("tasks", by.serviceId(id)));
     for (const t of nodes) if (t.nodeId) run.ctx.assignments.changed(t.nodeId, version);
   }
 

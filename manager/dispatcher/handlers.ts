@@ -36,7 +36,7 @@ const kinds: Record<string, MessageType> = { hello: "hello", hb: "heartbeat", st
 /** Routes one message from `…/n/<node>/<kind>`. Never throws for bad input. */
 export function handleUplink(ctx: UplinkContext, topic: string, payload: Uint8Array): void {
   const where = parseNodeTopic(topic);
-  if (!where || where.clusterId !== ctx.clusterId || !(where.kind in kinds)) {
+  if (!where || where.clusterId !== ctx.clusterId || !Object.hasOwn(kinds, where.kind)) {
     ctx.drops.drop("bad_topic", `message on unexpected topic ${topic.slice(0, 200)}`);
     return;
   }
