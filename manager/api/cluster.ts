@@ -46,7 +46,8 @@ function source(c: Call<ClusterDeps>): TokenSource {
   if (!tokens) {
     throw new ApiError(
       "not_implemented",
-      "join tokens are not available on this manager yet (the certificate authority is not running)",
+      "join tokens are not available on this manager yet " +
+        "(the certificate authority is not running)",
     );
   }
   return tokens;

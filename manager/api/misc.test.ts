@@ -130,7 +130,7 @@ test("router: unknown paths, versions, methods and query parameters; bad JSON", 
   }
 });
 
-test("no leader: a retryable write failure is 503; consistent reads wait for ReadIndex", async () => {
+test("no leader: a retryable write is 503; consistent reads wait for ReadIndex", async () => {
   let readIndex = 0;
   const w = testWorld({
     consensus: {

@@ -46,9 +46,13 @@ test("init, join and leave call the daemon launcher; without one they say why", 
   writeFileSync(
     mod,
     `import { appendFileSync } from "node:fs";
-const note = (what, o) => appendFileSync(${JSON.stringify(log)}, JSON.stringify({ what, o }) + "\\n");
+const log = ${JSON.stringify(log)};
+const note = (what, o) => appendFileSync(log, JSON.stringify({ what, o }) + "\\n");
 export const launcher = {
-  async init(o) { note("init", o); return { nodeId: "n1", clusterId: "c9", workerToken: "FLT1-ab-cd" }; },
+  async init(o) {
+    note("init", o);
+    return { nodeId: "n1", clusterId: "c9", workerToken: "FLT1-ab-cd" };
+  },
   async join(o) { note("join", o); return { nodeId: "n2", role: "worker" }; },
   async leave(o) { note("leave", o); },
 };

@@ -79,7 +79,7 @@ test("node inspect, update, promote, demote, rm and ps through the real CLI", as
   }
 });
 
-test("errors: unknown and ambiguous ids, bad flags and values, a manager that is down", async () => {
+test("errors: unknown and ambiguous ids, bad flags and values, a manager down", async () => {
   const s = await startApi();
   try {
     const [unknown, ambiguous, badFlag, badValue, missing, down, badHost] = await Promise.all([

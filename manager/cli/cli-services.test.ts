@@ -111,7 +111,8 @@ test("service create maps docker's flags onto the spec; ls, ps, inspect, rm", as
     assert.match(
       ls.stdout,
       new RegExp(
-        `^${id.slice(0, 12)}   web    replicated   0/3 \\(max 2 per node\\)   busybox   \\*:8080->80/tcp$`,
+        `^${id.slice(0, 12)}   web    replicated   0/3 \\(max 2 per node\\)   ` +
+          "busybox   \\*:8080->80/tcp$",
         "m",
       ),
     );

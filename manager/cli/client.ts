@@ -28,7 +28,8 @@ export function parseHost(host: string): Target {
   const m = /^(?:tcp:\/\/)?(\[[^\]]+\]|[^:/]+):(\d{1,5})\/?$/.exec(host);
   if (!m || Number(m[2]) > 65535) {
     throw new CliError(
-      `--host "${host}" is not a manager address: use unix:///path/to/fleet.sock or tcp://host:port`,
+      `--host "${host}" is not a manager address: ` +
+        "use unix:///path/to/fleet.sock or tcp://host:port",
       2,
     );
   }

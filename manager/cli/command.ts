@@ -34,7 +34,7 @@ export const globalFlags: FlagDef[] = [
     short: "H",
     kind: "string",
     value: "ADDR",
-    help: `manager to talk to: unix:///path or tcp://host:port (default $FLEET_HOST or ${DEFAULT_HOST})`,
+    help: `manager: unix:///path or tcp://host:port (default $FLEET_HOST or ${DEFAULT_HOST})`,
   },
   { name: "help", short: "h", kind: "bool", help: "print usage" },
 ];

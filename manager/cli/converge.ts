@@ -26,6 +26,8 @@ export interface ConvergeOptions {
   timeoutMs: number;
   /** Waiting for a rollback (a rollback is then success, not failure). */
   rollback?: boolean;
+  /** No progress lines (`-q`): only the outcome. */
+  quiet?: boolean;
 }
 
 export async function converge(c: CliContext, id: string, o: ConvergeOptions): Promise<number> {
@@ -34,13 +36,12 @@ export async function converge(c: CliContext, id: string, o: ConvergeOptions): P
   let snap: Snapshot | undefined;
   for (;;) {
     snap = await read(c, id);
-    const lines = progress(snap);
-    render(c, lines, shown);
+    if (!o.quiet) render(c, progress(snap), shown);
     const failure = failed(snap, o);
     if (failure)
       throw new CliError(`service ${snap.service.spec.name} did not converge: ${failure}`);
     if (converged(snap)) {
-      c.io.out(`verify: Service ${snap.service.spec.name} converged`);
+      if (!o.quiet) c.io.out(`verify: Service ${snap.service.spec.name} converged`);
       return 0;
     }
     if (c.io.now() >= deadline || c.signal.aborted) break;
@@ -53,7 +54,8 @@ export async function converge(c: CliContext, id: string, o: ConvergeOptions): P
     return 130;
   }
   throw new CliError(
-    `service ${snap.service.spec.name} did not converge within ${o.timeoutMs / 1000}s: ${why}\n${hint}`,
+    `service ${snap.service.spec.name} did not converge within ${o.timeoutMs / 1000}s: ` +
+      `${why}\n${hint}`,
   );
 }
 

@@ -10,8 +10,9 @@ function flagLine(f: FlagDef): string {
 
 export function commandHelp(c: Command): string {
   const flags = [...c.flags, ...globalFlags];
+  const options = c.flags.length > 0 && !c.usage.includes("[OPTIONS]") ? " [OPTIONS]" : "";
   return [
-    `Usage:  fleet ${c.words.join(" ")}${c.flags.length > 0 ? " [OPTIONS]" : ""} ${c.usage}`.trimEnd(),
+    `Usage:  fleet ${c.words.join(" ")}${options} ${c.usage}`.trimEnd(),
     "",
     c.summary,
     "",
@@ -34,8 +35,9 @@ export function groupHelp(commands: readonly Command[], prefix: string[]): strin
           `  ${"version".padEnd(width)}   Print fleet's version`,
         ]
       : [];
+  const group = prefix.length > 0 ? `${prefix.join(" ")} ` : "";
   return [
-    `Usage:  fleet ${prefix.length > 0 ? `${prefix.join(" ")} ` : ""}COMMAND`,
+    `Usage:  fleet ${group}COMMAND`,
     "",
     prefix.length === 0 ? "Orchestration for fleets of small boards." : `Manage ${prefix[0]}s`,
     "",
@@ -46,6 +48,6 @@ export function groupHelp(commands: readonly Command[], prefix: string[]): strin
     "Global options:",
     ...globalFlags.map(flagLine),
     "",
-    `Run 'fleet ${prefix.length > 0 ? `${prefix.join(" ")} ` : ""}COMMAND --help' for more on a command.`,
+    `Run 'fleet ${group}COMMAND --help' for more on a command.`,
   ].join("\n");
 }

@@ -52,7 +52,8 @@ function summarise(m: Message): string {
     case "hello": {
       const p = m.description.platform;
       const tasks = m.tasks ? `, ${m.tasks.length} tasks` : "";
-      return `${m.nodeId} (${m.description.hostname}, ${p.os}/${p.arch}) agent ${m.agentVersion}, assignment v${m.assignVersion}${tasks}`;
+      const who = `${m.nodeId} (${m.description.hostname}, ${p.os}/${p.arch})`;
+      return `${who} agent ${m.agentVersion}, assignment v${m.assignVersion}${tasks}`;
     }
     case "heartbeat": {
       const parts = [`seq ${m.seq}`];

@@ -19,7 +19,8 @@ async function clusterId(c: CliContext, p: Parsed): Promise<string> {
     return (await c.client().call("GET", "/v1/info")).clusterId;
   } catch (err) {
     throw new CliError(
-      `fleet monitor needs the cluster id: pass --cluster ID (no manager answered: ${(err as Error).message})`,
+      "fleet monitor needs the cluster id: pass --cluster ID " +
+        `(no manager answered: ${(err as Error).message})`,
     );
   }
 }

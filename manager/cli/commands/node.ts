@@ -116,7 +116,7 @@ function setRole(role: "worker" | "manager") {
       c.io.out(
         node.spec.role === role
           ? `Node ${name} is already a ${role}.`
-          : `Node ${name} ${role === "manager" ? "promoted to a manager" : "demoted to a worker"} in the cluster.`,
+          : `Node ${name} ${role === "manager" ? "promoted to a manager" : "demoted to a worker"}.`,
       );
     }
     return 0;

@@ -26,7 +26,7 @@ type ServiceView = Service & {
 
 const waitFlags: FlagDef[] = [
   { name: "detach", short: "d", kind: "bool", help: "exit immediately instead of waiting" },
-  quietFlag,
+  { name: "quiet", short: "q", kind: "bool", help: "suppress progress output" },
   {
     name: "timeout",
     kind: "string",
@@ -38,7 +38,7 @@ const waitFlags: FlagDef[] = [
 async function waitFor(c: CliContext, p: Parsed, id: string, rollback = false) {
   if (bool(p, "detach")) return 0;
   const timeoutMs = parseDuration("timeout", str(p, "timeout") ?? "3m");
-  return converge(c, id, { timeoutMs, rollback });
+  return converge(c, id, { timeoutMs, rollback, quiet: bool(p, "quiet") });
 }
 
 function randomName(): string {
