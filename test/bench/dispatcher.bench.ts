@@ -8,6 +8,7 @@
 
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { availableParallelism, loadavg } from "node:os";
 import { dirname, join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
@@ -260,6 +261,7 @@ export const bench: Bench = {
         falseDown: st.nodesDown,
         dropped: Object.values(st.dropped).reduce((a, b) => a + b, 0),
         failedConnects: failedConnects(),
+        loadAverage1m: Number(loadavg()[0]!.toFixed(1)),
       };
       log(
         table([
@@ -287,6 +289,10 @@ export const bench: Bench = {
           ],
           ["false DOWN", result.falseDown],
           ["dropped inputs", result.dropped],
+          [
+            "machine load (1 min avg)",
+            `${result.loadAverage1m} on ${availableParallelism()} cores`,
+          ],
         ]),
       );
       return result;
