@@ -74,6 +74,16 @@ test("SANs, IPs and serials", () => {
   assert.equal(c.serial, `40${"00".repeat(15)}`, "top bit cleared, no leading zero byte");
 });
 
+test("the returned serial and times are the certificate's own (whole seconds)", () => {
+  const root = testRoot();
+  const n = testNodeCert(root, "w1", "worker", { nowMs: TEST_NOW_MS + 1234, expiryMs: DAY_MS + 5 });
+  const cert = parseCertificate(n.certPem);
+  assert.equal(n.serial, cert.serial);
+  assert.equal(n.notBeforeMs, cert.notBeforeMs);
+  assert.equal(n.notAfterMs, cert.notAfterMs);
+  assert.equal(n.notAfterMs % 1000, 0);
+});
+
 test("verification refuses another CA, wrong cluster, expiry, early use and revocation", () => {
   const root = testRoot("c1");
   const other = testRoot("c2");

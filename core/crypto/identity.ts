@@ -111,14 +111,17 @@ export function issueCertificate(o: IssueOptions): IssuedCertificate {
   if (!roles.includes(o.role)) throw new CryptoError("bad-input", `invalid role ${o.role}`);
   if (!(o.expiryMs >= limits.nodeCertExpiryMsMin))
     throw new CryptoError("bad-input", `certificate expiry below ${limits.nodeCertExpiryMsMin} ms`);
-  const notAfterMs = Math.min(o.nowMs + o.expiryMs, o.ca.cert.notAfterMs);
+  // X.509 times have whole seconds: round here so the returned times are the certificate's.
+  const notBeforeMs = wholeSeconds(o.nowMs - limits.certBackdateMs);
+  const notAfterMs = wholeSeconds(Math.min(o.nowMs + o.expiryMs, o.ca.cert.notAfterMs));
   const dnsNames = [...(o.role === "manager" ? [MANAGER_SERVER_NAME] : []), ...(o.dnsNames ?? [])];
+  const serial = serialFromRandom(o.serialRandom);
   const der = buildCertificate(
     {
-      serial: serialFromRandom(o.serialRandom),
+      serial,
       subject: { commonName: o.nodeId, organizationalUnit: o.role, organization: o.clusterId },
       issuer: o.ca.cert.subject,
-      notBeforeMs: o.nowMs - limits.certBackdateMs,
+      notBeforeMs,
       notAfterMs,
       subjectCurve: publicKeyCurve(o.publicKey),
       subjectPublicKey: o.publicKey,
@@ -129,9 +132,12 @@ export function issueCertificate(o: IssueOptions): IssuedCertificate {
     },
     o.ca.key,
   );
-  const cert = parseCertificate(der);
-  const { serial, notBeforeMs } = cert;
-  return { certPem: toPem("CERTIFICATE", der), serial, notBeforeMs, notAfterMs: cert.notAfterMs };
+  const certPem = toPem("CERTIFICATE", der);
+  return { certPem, serial: toHex(serial), notBeforeMs, notAfterMs };
+}
+
+function wholeSeconds(ms: number): number {
+  return Math.floor(ms / 1000) * 1000;
 }
 
 /** Who a verified certificate says its holder is. */
