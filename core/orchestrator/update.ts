@@ -81,8 +81,10 @@ export class UpdateLoop extends BaseLoop {
     if (e.table === "services") this.#dirty.add(e.object.id);
     if (e.table !== "tasks") return;
     const t = e.object as Task;
-    // Only a spec change makes slots outdated; task events matter to a run in progress.
-    if (this.#runs.has(t.serviceId)) this.#dirty.add(t.serviceId);
+    // Slots become outdated by a spec change, or when a slot's current task stops holding it
+    // (a desired-state change); status progress matters only to a run in progress.
+    const desiredMoved = e.kind !== "update" || (e.old as Task).desiredState !== t.desiredState;
+    if (desiredMoved || this.#runs.has(t.serviceId)) this.#dirty.add(t.serviceId);
     const was = e.kind === "update" ? (e.old as Task).status.state : undefined;
     if (t.status.state === TaskState.RUNNING && was !== TaskState.RUNNING) this.#started.add(t.id);
   }
