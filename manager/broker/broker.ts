@@ -126,9 +126,14 @@ export class Broker {
     broker.#wire();
     await aedes.listen();
     const { host = "127.0.0.1", port = 0, plainTcpOffLoopback = false } = opts;
-    broker.#server = await openListener({ host, port, plainTcpOffLoopback }, (socket) =>
-      broker.#accept(socket),
-    );
+    try {
+      broker.#server = await openListener({ host, port, plainTcpOffLoopback }, (socket) =>
+        broker.#accept(socket),
+      );
+    } catch (err) {
+      await broker.close(); // aedes runs timers from listen(): stop them
+      throw err;
+    }
     return broker;
   }
 
