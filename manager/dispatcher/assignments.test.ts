@@ -3,6 +3,7 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { limits } from "../../core/limits.ts";
 import { makeCluster, makeNode, makeService, makeTask } from "../../core/model/fixtures.ts";
 import { TaskState } from "../../core/model/task-state.ts";
 import type { Task } from "../../core/model/types.ts";
@@ -189,5 +190,38 @@ test("a burst over many nodes is published in slices, every node in the end", as
   const assigns = h.broker.log.slice(before).filter((m) => m.topic.endsWith("/assign"));
   assert.equal(assigns.length, nodes);
   assert.equal(h.assignment("n1199")!.tasks[0]!.id, "t1199");
+  await h.dispatcher.stop();
+});
+
+test("a watch that falls behind is resynchronised: every node republished with a new version", async () => {
+  const h = harness({ store: seeded() });
+  await h.dispatcher.start();
+  const before = h.assignment("n2")!;
+  // More events than a watcher may queue, before the dispatcher gets a turn.
+  const updates = Math.ceil(limits.watchQueueEventsMax / 2) + 10;
+  for (let i = 0; i < updates; i++) {
+    h.store.update((tx) => {
+      const t = tx.get("tasks", "running")!;
+      tx.update("tasks", { ...t, status: { ...t.status, message: `m${i}` } });
+    });
+  }
+  h.store.update((tx) => tx.update("tasks", { ...tx.get("tasks", "assigned")!, nodeId: "n2" }));
+  // The dispatcher drains what was queued a slice per turn, then resynchronises.
+  for (let i = 0; i < 1000 && h.assignment("n2")!.version === before.version; i++) {
+    await h.clock.advance(10);
+  }
+  const after = h.assignment("n2")!;
+  assert.ok(after.version > before.version, `${after.version} > ${before.version}`);
+  assert.deepEqual(
+    after.tasks.map((t) => t.id),
+    ["assigned", "elsewhere"],
+  );
+  // And it keeps following the store afterwards.
+  h.store.update((tx) => tx.delete("tasks", "elsewhere"));
+  await h.clock.advance(50);
+  assert.deepEqual(
+    h.assignment("n2")!.tasks.map((t) => t.id),
+    ["assigned"],
+  );
   await h.dispatcher.stop();
 });

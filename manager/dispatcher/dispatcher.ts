@@ -250,14 +250,18 @@ export class Dispatcher {
     }
   }
 
-  /** The watch fell behind and was closed: republish everything from a fresh view. */
+  /** The watch fell behind and was closed: changes were missed, so every node's assignment
+   * goes out again with a new version (the current index) and every mirror is republished. */
   async #resync(run: Running): Promise<void> {
     this.#log.warn("store watch closed; resynchronising", { reason: run.watcher.closedReason });
     const store = this.#opts.writer.store;
-    const { result, watcher } = store.viewAndWatch((tx) => tx.find("nodes"));
+    const { result, watcher } = store.viewAndWatch((tx) => ({
+      nodes: tx.find("nodes"),
+      index: store.index,
+    }));
     run.watcher = watcher;
     run.loop = this.#watchLoop(run);
-    await this.#publishAll(run, result);
+    await this.#publishAll(run, result.nodes, result.index);
   }
 
   #onStoreEvent(run: Running, e: StoreEvent): void {
@@ -293,14 +297,15 @@ export class Dispatcher {
     for (const t of nodes) if (t.nodeId) run.ctx.assignments.changed(t.nodeId, version);
   }
 
-  /** At leader start (and after a resync): every node's assignment and every mirror, in
-   * chunks so the event loop keeps serving heartbeats. */
-  async #publishAll(run: Running, nodes: readonly Node[]): Promise<void> {
+  /** At leader start (and after a resync, with a new version): every node's assignment and
+   * every mirror, in chunks so the event loop keeps serving heartbeats. */
+  async #publishAll(run: Running, nodes: readonly Node[], newVersion?: number): Promise<void> {
     const chunk = limits.leaderStartPublishChunk;
     for (let i = 0; i < nodes.length; i += chunk) {
       if (this.#run !== run) return;
       for (const n of nodes.slice(i, i + chunk)) {
-        run.ctx.assignments.publish(n.id);
+        if (newVersion === undefined) run.ctx.assignments.publish(n.id);
+        else run.ctx.assignments.changed(n.id, newVersion);
         run.operator.nodeState(n);
       }
       await new Promise((resolve) => setImmediate(resolve));
