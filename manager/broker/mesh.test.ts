@@ -4,13 +4,16 @@ import { after, test } from "node:test";
 import { limits } from "../../core/limits.ts";
 import { topics } from "../../core/topics.ts";
 import { freePort, need } from "../../test/support/real.ts";
-import type { Message } from "./broker.ts";
+import { Broker, MESH_CLIENT_PREFIX, MESH_USERNAME, type Message } from "./broker.ts";
+import { encodeEnvelope } from "./envelope.ts";
+import { Mesh, type MeshReport } from "./mesh.ts";
 import {
   connect,
   cutProxy,
   meshUp,
   type Node,
   type Recorder,
+  SECRET,
   startNode,
   stopNode,
   waitFor,
@@ -302,11 +305,40 @@ test("a broker process SIGKILLed and restarted on its port rejoins and gets the 
   }, "restarted B serves exactly the current retained state");
 });
 
+test("a down peer's queue is bounded: QoS 1 past the bound is dropped and reported", async () => {
+  const broker = await Broker.start({ id: "a", meshSecret: SECRET });
+  const reports: MeshReport[] = [];
+  const mesh = new Mesh({
+    broker,
+    secret: SECRET,
+    queueMessagesMax: 10,
+    report: (r) => reports.push(r),
+  });
+  const a: Node = { id: "a", broker, mesh, reports };
+  cleanup.push(() => stopNode(a));
+  const port = await freePort();
+  a.mesh.setPeers([{ id: "b", url: `mqtt://127.0.0.1:${port}` }]);
+  for (let k = 0; k < 25; k++) await a.broker.publish(T.event("task"), String(k), { qos: 1 });
+  const link = a.mesh.stats().links[0]!;
+  assert.deepEqual([link.queued, link.dropped], [10, 15]);
+  assert.ok(reports.some((r) => r.kind === "dropped" && r.message.includes("queue full")));
+
+  const b = await startNode("b", port);
+  cleanup.push(() => stopNode(b));
+  const local: Message[] = [];
+  await b.broker.subscribe(`${T.root}/#`, (m) => local.push(m));
+  b.mesh.setPeers([{ id: "a", url: a.broker.url }]);
+  await waitFor(() => local.length === 10, "the ten queued messages");
+  assert.deepEqual(
+    local.map((m) => m.payload.toString()),
+    Array.from({ length: 10 }, (_, k) => String(k)),
+    "the oldest ten, in order",
+  );
+  assert.ok(reports.some((r) => r.kind === "peer-up" && r.message.includes("15 messages")));
+});
+
 test("a resent mesh message is delivered once; a malformed one cuts the link, reaches no one", async () => {
   const [a] = await cluster(["a"]);
-  const { encodeEnvelope } = await import("./envelope.ts");
-  const { MESH_CLIENT_PREFIX, MESH_USERNAME } = await import("./broker.ts");
-  const { SECRET } = await import("./test-harness.ts");
   const sub = await client(a!.broker.url, "sub");
   await sub.client.subscribeAsync(`${T.root}/#`, { qos: 1 });
   const peer = await connect(a!.broker.url, {

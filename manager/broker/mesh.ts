@@ -34,6 +34,9 @@ export interface MeshOptions {
   /** The credential every broker of the mesh accepts on mesh links (`meshSecret`). */
   secret: string;
   report?: (r: MeshReport) => void;
+  /** Per-peer queue bounds; default to limits.meshQueueMessagesMax and meshQueueBytesMax. */
+  queueMessagesMax?: number;
+  queueBytesMax?: number;
   /** Injected for tests; Math.random and Date.now otherwise. */
   random?: () => number;
   now?: () => number;
@@ -128,6 +131,8 @@ export class Mesh implements PublishGate {
       secret: this.#o.secret,
       epoch: this.#epoch,
       random: this.#o.random ?? Math.random,
+      queueMessagesMax: this.#o.queueMessagesMax ?? limits.meshQueueMessagesMax,
+      queueBytesMax: this.#o.queueBytesMax ?? limits.meshQueueBytesMax,
       report: (r) => this.#report(r),
       retainedSnapshot: () => this.#snapshot(),
     });

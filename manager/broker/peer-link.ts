@@ -63,6 +63,9 @@ export interface PeerLinkOptions {
   epoch: number;
   random: () => number;
   report: (r: MeshReport) => void;
+  /** Queue bounds (limits.meshQueueMessagesMax / meshQueueBytesMax unless a test lowers them). */
+  queueMessagesMax: number;
+  queueBytesMax: number;
   /** The retained state to send after a connect, read at that moment. */
   retainedSnapshot: () => Promise<Outgoing[]>;
 }
@@ -118,8 +121,8 @@ export class PeerLink {
     if (this.#closed) return;
     const bytes = m.payload.length + m.topic.length;
     const full =
-      this.#queue.length >= limits.meshQueueMessagesMax ||
-      this.#queueBytes + bytes > limits.meshQueueBytesMax;
+      this.#queue.length >= this.#o.queueMessagesMax ||
+      this.#queueBytes + bytes > this.#o.queueBytesMax;
     if ((!this.#connected && m.qos === 0) || full) {
       this.#drop(m, full ? "full" : "down");
       return;
