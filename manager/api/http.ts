@@ -15,7 +15,10 @@ export type Handler = (req: ApiRequest) => Promise<ApiResponse>;
 const STREAM_BACKLOG_BYTES_MAX = 4 * 1024 * 1024;
 
 export function createHttpServer(handler: Handler): Server {
-  const server = createServer((req, res) => void serve(handler, req, res));
+  const server = createServer((req, res) => {
+    // serve() answers every failure itself; this only guards against a bug in it.
+    serve(handler, req, res).catch(() => res.destroy());
+  });
   server.requestTimeout = apiLimits.requestTimeoutMs;
   server.headersTimeout = Math.min(apiLimits.requestTimeoutMs, 10_000);
   return server;
@@ -137,9 +140,25 @@ export function listen(server: Server, where: { path: string } | { host: string;
       server.off("error", reject);
       resolve();
     };
-    if ("path" in where) server.listen(where.path, done);
+    if ("path" in where) listenPrivate(server, where.path, done);
     else server.listen(where.port, where.host, done);
   });
+}
+
+/** Binds with a umask that leaves the socket 0600 from its first instant (the bind is
+ * synchronous inside listen()); restrictSocket() then checks it. */
+function listenPrivate(server: Server, path: string, done: () => void): void {
+  let old: number | undefined;
+  try {
+    old = process.umask(0o177);
+  } catch {
+    // worker threads cannot change the umask: restrictSocket() still applies 0600
+  }
+  try {
+    server.listen(path, done);
+  } finally {
+    if (old !== undefined) process.umask(old);
+  }
 }
 
 /** The socket is for root (or the daemon's user) only: DESIGN §4. */
