@@ -110,7 +110,7 @@ export class Dispatcher {
     this.#run = run;
     run.loop = this.#watchLoop(run);
     this.#armSweep(run);
-    operator.leader(managerId, now);
+    operator.leader("elected", managerId, now);
     try {
       for (const filter of this.#topics.uplinkFilters.filter((f) => !f.endsWith("/csr"))) {
         run.subs.push(await bus.subscribe(filter, (t, p) => this.#onMessage(run, t, p)));
@@ -128,6 +128,8 @@ export class Dispatcher {
     const run = this.#run;
     if (!run) return;
     this.#run = undefined;
+    // Best effort: a manager that lost leadership may have lost the broker too.
+    run.operator.leader("stepped-down", this.#opts.managerId, this.#leaderSince ?? 0);
     this.#leaderSince = undefined;
     run.sweep?.cancel();
     run.watcher.close("dispatcher stopped");

@@ -59,6 +59,10 @@ test("leader, node and task events; node state mirrored and cleared", async () =
   assert.equal(h.broker.retained(t.nodeState("n1")), undefined, "mirror cleared");
   assert.equal(jsonOn(h.broker, t.event("node")).at(-1)!.action, "removed");
   await h.dispatcher.stop();
+  assert.deepEqual(
+    jsonOn(h.broker, t.event("leader")).map((e) => e.action),
+    ["elected", "stepped-down"],
+  );
 });
 
 test("service events and mirror: created, updated, removed (cleared)", async () => {

@@ -73,8 +73,9 @@ export class OperatorTopics {
     this.#deps = deps;
   }
 
-  leader(managerId: string, since: number): void {
-    this.#event("leader", { action: "elected", managerId, since });
+  /** This manager's dispatcher took over ("elected") or gave up ("stepped-down"). */
+  leader(action: "elected" | "stepped-down", managerId: string, since: number): void {
+    this.#event("leader", { action, managerId, since });
   }
 
   /** Publishes the retained mirror of one node (at leader start). */
