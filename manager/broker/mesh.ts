@@ -172,20 +172,22 @@ export class Mesh implements PublishGate {
 
   /**
    * Last writer wins. A newer version is stored and delivered; an older live one is still
-   * delivered to subscribers but not stored; an older or equal sync item is swallowed, as is
-   * a synced clear for a topic this broker holds nothing for.
+   * delivered to subscribers but not stored; the same version again, an older sync item and a
+   * synced clear for a topic this broker holds nothing for are swallowed.
    */
   #settleRetained(message: Message, v: Version, sync: boolean): boolean {
     this.#clock.observe(v);
     const topic = message.topic;
     const clear = message.payload.length === 0;
     const local = this.#values.get(topic) ?? this.#tombstones.get(topic);
-    if (!local || compareVersions(v, local) > 0) {
+    const order = local ? compareVersions(v, local) : 1;
+    if (order > 0) {
       const held = this.#values.has(topic);
       this.#record(topic, v, clear);
       return !(sync && clear && !held);
     }
-    if (sync) return false;
+    // The same write again (its version is unique), or an older one during a sync: swallow.
+    if (sync || order === 0) return false;
     message.retain = false;
     return true;
   }
