@@ -80,3 +80,26 @@ test("a lost node's grace starts again under a new leader, then its tasks move",
   assert.ok(!h.runnable("web").some((t) => t.nodeId === "n1"));
   h.runUntil(() => h.running("web").length === 3, 5_000);
 });
+
+test("a new leader counts the grace from the dispatcher's last heartbeat when it has one", () => {
+  const h = new Harness({ seed: 94 });
+  h.createService("web", {
+    mode: { replicated: { replicas: 3 } },
+    labels: { "fleet.disconnect-grace": "60s" },
+  });
+  h.runUntil(() => h.running("web").length === 3, 5_000);
+  // The dispatcher heard from n1 last 40 s ago and marked it down after 3 missed heartbeats.
+  const lastSeen = h.nowMs;
+  h.runFor(15_000);
+  h.setNode("n1", (n) => ({ ...n, status: { state: "down", lastSeen } }));
+  h.runFor(25_000);
+  h.failover();
+  // Lost at lastSeen + 15 s: the 60 s grace ends 75 s after lastSeen, 35 s from now.
+  h.runFor(33_000);
+  assert.ok(
+    h.runnable("web").some((t) => t.nodeId === "n1"),
+    "still within the grace",
+  );
+  h.runFor(3_000);
+  assert.ok(!h.runnable("web").some((t) => t.nodeId === "n1"), "not a fresh 60 s");
+});

@@ -6,9 +6,12 @@
 //     churn the fleet, so it keeps them for the grace and gets them back if it returns in time.
 // Moving = replacing the task in its slot (the old one goes to SHUTDOWN: when the node comes
 // back its agent stops it). Global tasks are never moved (global.ts decides about them).
-// Lost-since times live in memory: after a leader change a lost node's grace starts again.
+// Lost-since times live in memory; a new leader takes a lost node's loss time from the
+// dispatcher's last heartbeat (status.lastSeen) plus the detection time, or starts its grace
+// afresh when there is none.
 
-import type { Node, Task } from "../model/types.ts";
+import { limits } from "../limits.ts";
+import type { Cluster, Node, Task } from "../model/types.ts";
 import { by } from "../store/indexes.ts";
 import type { Store } from "../store/store.ts";
 import type { WriteTx } from "../store/tx.ts";
@@ -16,6 +19,21 @@ import type { StoreEvent } from "../store/watch.ts";
 import { BaseLoop, type LoopOptions } from "./loop.ts";
 import { serviceOptions } from "./options.ts";
 import { isGlobalMode, isLive, isLost, modeOf, moveTask } from "./tasks.ts";
+
+/**
+ * When a node that is already lost as this loop starts (a new leader) was marked lost: the
+ * dispatcher's last heartbeat from it plus the time a miss takes to detect, never later than
+ * now. Without a last-seen time, now: the grace starts afresh (later, never earlier).
+ */
+export function lostAt(n: Node, nowMs: number, detectMs: number): number {
+  const seen = n.status.lastSeen;
+  return seen === undefined || seen <= 0 ? nowMs : Math.min(nowMs, seen + detectMs);
+}
+
+function detectionMs(c: Cluster | undefined): number {
+  const period = c?.spec.heartbeatPeriodMs ?? limits.heartbeatPeriodMsDefault;
+  return period * limits.heartbeatMissedMax;
+}
 
 export class NodeFailureLoop extends BaseLoop {
   /** Node id -> when this loop first saw it lost. */
@@ -34,7 +52,11 @@ export class NodeFailureLoop extends BaseLoop {
 
   protected resync(nowMs: number): void {
     this.#lostSince.clear();
-    for (const n of this.view((tx) => tx.find("nodes"))) this.#note(n, nowMs);
+    const { nodes, detectMs } = this.view((tx) => ({
+      nodes: tx.find("nodes"),
+      detectMs: detectionMs(tx.find("clusters")[0]),
+    }));
+    for (const n of nodes) this.#note(n, lostAt(n, nowMs, detectMs));
   }
 
   protected observe(e: StoreEvent, nowMs: number): void {
@@ -49,9 +71,10 @@ export class NodeFailureLoop extends BaseLoop {
     } else this.#note(e.object as Node, nowMs);
   }
 
-  #note(n: Node, nowMs: number): void {
+  /** `sinceMs`: when the node was lost, if it is (the time we see it, for a new loss). */
+  #note(n: Node, sinceMs: number): void {
     if (!isLost(n)) this.#lostSince.delete(n.id);
-    else if (!this.#lostSince.has(n.id)) this.#lostSince.set(n.id, nowMs);
+    else if (!this.#lostSince.has(n.id)) this.#lostSince.set(n.id, sinceMs);
     if (n.spec.availability === "drain") this.#evacuate.add(n.id);
   }
 
