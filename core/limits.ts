@@ -151,6 +151,8 @@ export const limits = {
   leaderStartPublishChunk: 500,
   /** Store watch events the dispatcher handles per event-loop turn before yielding. */
   watchEventsPerTurn: 1000,
+  /** How long stop() waits for queued status writes (a deposed leader's may never commit). */
+  dispatcherStopDrainMs: 5000,
   /** One log line per kind of dropped device input per this many ms (the rest are counted). */
   dropLogIntervalMs: 10_000,
   /** Publishes the dispatcher's MQTT client has unacknowledged at once; later ones wait. */

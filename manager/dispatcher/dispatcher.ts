@@ -136,9 +136,19 @@ export class Dispatcher {
     run.operator.stop();
     run.ctx.assignments.stop();
     await Promise.allSettled(run.subs.map((s) => s.unsubscribe()));
-    await run.ctx.batcher.drain().catch(() => {});
+    await this.#bounded(run.ctx.batcher.drain(), limits.dispatcherStopDrainMs);
     run.ctx.batcher.stop();
     await run.loop;
+  }
+
+  /** Waits for `p` at most `ms` (a deposed leader's writes may never resolve). */
+  async #bounded(p: Promise<unknown>, ms: number): Promise<void> {
+    let timer: Timer | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = this.#clock.setTimer(ms, resolve);
+    });
+    await Promise.race([p.catch(() => {}), timeout]);
+    timer?.cancel();
   }
 
   /** Writes whatever is queued now (tests, shutdown). */

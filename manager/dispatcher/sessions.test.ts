@@ -3,6 +3,7 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { limits } from "../../core/limits.ts";
 import { makeCluster, makeNode } from "../../core/model/fixtures.ts";
 import { Store } from "../../core/store/store.ts";
 import { harness } from "./testing.ts";
@@ -145,4 +146,21 @@ test("stop ends the sessions: no timers left, messages ignored", async () => {
     undefined,
   );
   assert.equal(nodeState(h, "n1"), "ready", "queued registration was written at stop");
+});
+
+test("stop does not hang on a store write that never commits", async () => {
+  const store = new Store();
+  const never = {
+    store,
+    update: () => new Promise<never>(() => {}),
+    batch: () => new Promise<never>(() => {}),
+  };
+  const h = harness({ writer: never });
+  await h.dispatcher.start();
+  await h.hello("n1");
+  await h.clock.advance(100); // the registration write is now in flight, forever
+  const stopped = h.dispatcher.stop();
+  await h.clock.advance(limits.dispatcherStopDrainMs);
+  await stopped;
+  assert.equal(h.dispatcher.stats().running, false);
 });
