@@ -40,7 +40,8 @@ export function engineError(what: string, err: unknown, notFound = "not_found"):
   if (code === 404) return new ExecutorError(notFound as "not_found", text, false, err);
   if (code === 409) return new ExecutorError("conflict", text, false, err);
   if (code === 400) return new ExecutorError("bad_config", text, false, err);
-  return new ExecutorError("engine", text, true, err);
+  // No HTTP status: the engine could not be reached, which may pass. Its own errors do not.
+  return new ExecutorError("engine", text, code === undefined, err);
 }
 
 function dockerOptions(o: DockerExecutorOptions): Docker.DockerOptions {

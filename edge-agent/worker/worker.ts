@@ -1,0 +1,399 @@
+// The Worker: reconciles the assignment (desired tasks) with the containers found by label.
+// Each pass looks at every task once and takes it forward step by step (decide.ts says which
+// step; this file only executes it). Status changes go to a StatusSink, which batches them.
+// It never creates tasks (the manager does) and never moves a task's state backwards.
+
+import type { AssignedTask, TaskStatusUpdate } from "../../core/codec/index.ts";
+import { assertForward, TaskState, type TaskStateValue } from "../../core/model/task-state.ts";
+import {
+  type ContainerInfo,
+  type Executor,
+  ExecutorError,
+  LABEL_NODE_ID,
+  LABEL_TASK_ID,
+  type PullProgress,
+} from "../executor/executor.ts";
+import type { AgentState, Assignment } from "../state/state.ts";
+import { type Connectivity, nextStep, restartVerdict, type Step } from "./decide.ts";
+import { planTask, SpecError, type TaskPlan } from "./spec.ts";
+
+/** Where status changes go; the MQTT session implements it (batched, queued while offline). */
+export interface StatusSink {
+  report(update: TaskStatusUpdate): void;
+}
+
+export interface WorkerOptions {
+  executor: Executor;
+  nodeId: string;
+  sink: StatusSink;
+  /** What was persisted (last assignment and statuses). */
+  initial?: AgentState;
+  /** Whether `initial` came from a valid file; false keeps unknown containers until a manager
+   * sends an assignment (a lost state file must not remove what runs). */
+  initialTrusted?: boolean;
+  /** Called after changes worth keeping (at most once per pass). */
+  persist?: (state: AgentState) => void;
+  now?: () => number;
+  /** How often containers are looked at (exits, health). */
+  pollIntervalMs?: number;
+  /** No manager for this long: offline autonomy (the agent restarts exited tasks itself). */
+  offlineAfterMs?: number;
+  log?: (line: string) => void;
+}
+
+const STEPS_PER_TASK_MAX = 8;
+const ORPHAN_GRACE_MS = 10_000;
+const PROGRESS_INTERVAL_MS = 1000;
+
+export class Worker {
+  readonly #o: Required<Omit<WorkerOptions, "initial" | "initialTrusted" | "persist">> &
+    Pick<WorkerOptions, "persist">;
+  #assignment: Assignment;
+  #trusted: boolean;
+  readonly #statuses = new Map<string, TaskStatusUpdate>();
+  readonly #restarts = new Map<string, number[]>();
+  readonly #busy = new Set<string>();
+  /** Grace periods of tasks that left the assignment, for stopping their containers. */
+  readonly #leftGrace = new Map<string, number>();
+  #dirty = false;
+  #online = false;
+  #lastOnlineAt: number;
+  #timer: NodeJS.Timeout | undefined;
+  #passing: Promise<void> | undefined;
+
+  constructor(o: WorkerOptions) {
+    this.#o = {
+      now: Date.now,
+      pollIntervalMs: 1000,
+      offlineAfterMs: 15_000,
+      log: () => {},
+      ...o,
+    };
+    this.#assignment = o.initial?.assignment ?? { version: 0, tasks: [] };
+    for (const s of Object.values(o.initial?.statuses ?? {})) this.#statuses.set(s.taskId, s);
+    this.#trusted = o.initialTrusted ?? false;
+    this.#lastOnlineAt = this.#o.now();
+  }
+
+  get assignVersion(): number {
+    return this.#assignment.version;
+  }
+
+  /** Current status of every assigned task (what a hello carries). */
+  statuses(): TaskStatusUpdate[] {
+    return this.#assignment.tasks.map((t) => this.#status(t));
+  }
+
+  /** Number of containers the worker believes run (for heartbeats). */
+  runningCount(): number {
+    return this.statuses().filter((s) => s.state === TaskState.RUNNING).length;
+  }
+
+  /** A manager sent an assignment; older versions than the applied one are ignored. */
+  setAssignment(a: Assignment): boolean {
+    if (a.version < this.#assignment.version) return false;
+    const ids = new Set(a.tasks.map((t) => t.id));
+    for (const t of this.#assignment.tasks) {
+      if (ids.has(t.id)) continue;
+      const grace = (t.spec as { containerSpec?: { stopGracePeriodMs?: unknown } })?.containerSpec
+        ?.stopGracePeriodMs;
+      if (typeof grace === "number" && grace >= 0) this.#leftGrace.set(t.id, grace);
+    }
+    this.#assignment = a;
+    this.#trusted = true;
+    for (const id of this.#statuses.keys()) if (!ids.has(id)) this.#statuses.delete(id);
+    for (const id of this.#restarts.keys()) if (!ids.has(id)) this.#restarts.delete(id);
+    this.#dirty = true;
+    this.#flushState();
+    this.poke();
+    return true;
+  }
+
+  /** The session says whether a manager is reachable now. */
+  setOnline(online: boolean): void {
+    if (this.#online || online) this.#lastOnlineAt = this.#o.now();
+    const changed = online !== this.#online;
+    this.#online = online;
+    if (changed) this.poke();
+  }
+
+  connectivity(): Connectivity {
+    if (this.#online) return "online";
+    return this.#o.now() - this.#lastOnlineAt > this.#o.offlineAfterMs ? "offline" : "unknown";
+  }
+
+  start(): void {
+    if (this.#timer) return;
+    this.#timer = setInterval(() => this.poke(), this.#o.pollIntervalMs);
+    this.#timer.unref?.();
+    this.poke();
+  }
+
+  /** Stops the loop (containers keep running) and waits for steps in flight. */
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    for (let i = 0; i < 100 && this.#passing; i++) await this.#passing;
+    this.#flushState();
+  }
+
+  /** Starts a pass unless one is running (a running pass is followed by another). */
+  poke(): void {
+    if (!this.#timer) return;
+    if (this.#passing) {
+      this.#again = true;
+      return;
+    }
+    this.#passing = this.reconcile()
+      .catch((err) => this.#o.log(`worker: pass failed: ${String(err)}`))
+      .finally(() => {
+        this.#passing = undefined;
+        if (this.#again) {
+          this.#again = false;
+          this.poke();
+        }
+      });
+  }
+  #again = false;
+
+  /** One pass: every task taken as far forward as it goes now; orphans removed. */
+  async reconcile(): Promise<void> {
+    let found: ContainerInfo[];
+    try {
+      found = await this.#o.executor.list({ [LABEL_NODE_ID]: this.#o.nodeId });
+    } catch (err) {
+      this.#o.log(`worker: cannot list containers: ${String(err)}`);
+      return;
+    }
+    const byTask = new Map<string, ContainerInfo>();
+    for (const c of found) {
+      const id = c.labels[LABEL_TASK_ID];
+      if (id) byTask.set(id, c);
+    }
+    const work: Promise<void>[] = [];
+    for (const task of this.#assignment.tasks) {
+      work.push(this.#exclusive(task.id, () => this.#advance(task, byTask.get(task.id))));
+    }
+    if (this.#trusted) {
+      const wanted = new Set(this.#assignment.tasks.map((t) => t.id));
+      for (const [id, c] of byTask) {
+        if (!wanted.has(id))
+          work.push(this.#exclusive(`orphan:${c.id}`, () => this.#removeOrphan(c)));
+      }
+    }
+    await Promise.all(work);
+    this.#flushState();
+  }
+
+  async #exclusive(key: string, fn: () => Promise<void>): Promise<void> {
+    if (this.#busy.has(key)) return;
+    this.#busy.add(key);
+    try {
+      await fn();
+    } finally {
+      this.#busy.delete(key);
+    }
+  }
+
+  #status(t: AssignedTask): TaskStatusUpdate {
+    return (
+      this.#statuses.get(t.id) ?? {
+        taskId: t.id,
+        state: TaskState.ASSIGNED,
+        timestamp: 0,
+        message: "assigned",
+      }
+    );
+  }
+
+  #set(
+    taskId: string,
+    state: TaskStateValue,
+    message: string,
+    extra: Partial<TaskStatusUpdate> = {},
+  ) {
+    const old = this.#statuses.get(taskId);
+    if (old) assertForward(old.state as TaskStateValue, state, `task ${taskId}`);
+    const next: TaskStatusUpdate = {
+      ...old,
+      taskId,
+      state,
+      message,
+      timestamp: this.#o.now(),
+      ...extra,
+    };
+    if (next.err === undefined) delete next.err;
+    this.#statuses.set(taskId, next);
+    this.#dirty = true;
+    this.#o.sink.report(next);
+  }
+
+  #flushState(): void {
+    if (!this.#dirty || !this.#o.persist) return;
+    this.#dirty = false;
+    try {
+      this.#o.persist({
+        assignment: this.#assignment,
+        statuses: Object.fromEntries(this.#statuses),
+      });
+    } catch (err) {
+      this.#o.log(`worker: state not saved (will retry): ${String(err)}`);
+      this.#dirty = true;
+    }
+  }
+
+  async #observe(task: AssignedTask, listed: ContainerInfo | undefined) {
+    const id = this.#statuses.get(task.id)?.containerId;
+    if (id === undefined) return listed;
+    return (await this.#o.executor.inspect(id)) ?? listed;
+  }
+
+  async #advance(task: AssignedTask, listed: ContainerInfo | undefined): Promise<void> {
+    let plan: TaskPlan | undefined;
+    try {
+      plan = planTask(task, this.#o.nodeId);
+    } catch (err) {
+      if (!(err instanceof SpecError)) throw err;
+    }
+    for (let i = 0; i < STEPS_PER_TASK_MAX; i++) {
+      const container = await this.#observe(task, listed).catch(() => undefined);
+      const state = this.#status(task).state as TaskStateValue;
+      if (!plan && state < TaskState.RUNNING && task.desiredState <= TaskState.RUNNING) {
+        this.#set(task.id, TaskState.REJECTED, "invalid spec", { err: this.#specError(task) });
+        return;
+      }
+      const step = nextStep({
+        desiredState: task.desiredState as TaskStateValue,
+        state,
+        container,
+        hasHealthcheck: plan?.container.healthcheck !== undefined,
+        connectivity: this.connectivity(),
+        restart: restartVerdict(
+          plan?.restartPolicy ?? { condition: "none", delayMs: 0, maxAttempts: 0, windowMs: 0 },
+          container?.exitCode,
+          container?.finishedAt ?? 0,
+          this.#restarts.get(task.id) ?? [],
+          this.#o.now(),
+        ),
+      });
+      if (step.kind === "none") return;
+      const more = await this.#execute(task, plan, container, step);
+      if (!more) return;
+    }
+  }
+
+  #specError(task: AssignedTask): string {
+    try {
+      planTask(task, this.#o.nodeId);
+      return "";
+    } catch (err) {
+      return err instanceof Error ? err.message : String(err);
+    }
+  }
+
+  /** Executes one step; false when the task should wait for the next pass. */
+  async #execute(
+    task: AssignedTask,
+    plan: TaskPlan | undefined,
+    container: ContainerInfo | undefined,
+    step: Step,
+  ): Promise<boolean> {
+    const ex = this.#o.executor;
+    const containerId = container?.id;
+    try {
+      switch (step.kind) {
+        case "report": {
+          const extra: Partial<TaskStatusUpdate> = {};
+          if (containerId) extra.containerId = containerId;
+          if (step.exitCode !== undefined) extra.exitCode = step.exitCode;
+          this.#set(task.id, step.state, step.message, extra);
+          return true;
+        }
+        case "prepare":
+          return await this.#prepare(task, plan!);
+        case "start":
+          await ex.start(containerId!);
+          this.#set(task.id, TaskState.STARTING, "starting");
+          return true;
+        case "stop": {
+          await ex.stop(containerId!, plan?.stopGracePeriodMs ?? ORPHAN_GRACE_MS);
+          if (step.after === undefined) return false;
+          const after = await ex.inspect(containerId!);
+          const extra: Partial<TaskStatusUpdate> = {};
+          if (after?.exitCode !== undefined) extra.exitCode = after.exitCode;
+          this.#set(task.id, step.after, step.message, extra);
+          return false;
+        }
+        case "restart": {
+          const history = this.#restarts.get(task.id) ?? [];
+          history.push(this.#o.now());
+          this.#restarts.set(task.id, history.slice(-1000));
+          await ex.start(containerId!);
+          const state = this.#status(task).state as TaskStateValue;
+          this.#set(task.id, state, `${step.message}; ${history.length} restart(s) while offline`);
+          return false;
+        }
+      }
+    } catch (err) {
+      return this.#failed(task, step, err);
+    }
+    return false;
+  }
+
+  #failed(task: AssignedTask, step: Step, err: unknown): boolean {
+    const text = err instanceof Error ? err.message : String(err);
+    // Only an unreachable engine is worth retrying; the engine's own refusals fail the task.
+    const engineDown = err instanceof ExecutorError && err.code === "engine" && err.retryable;
+    const state = this.#status(task).state as TaskStateValue;
+    if (
+      engineDown ||
+      step.kind === "stop" ||
+      step.kind === "restart" ||
+      state >= TaskState.COMPLETE
+    ) {
+      this.#o.log(`worker: task ${task.id}: ${step.kind} failed (next pass retries): ${text}`);
+      return false;
+    }
+    const to = state < TaskState.STARTING ? TaskState.REJECTED : TaskState.FAILED;
+    this.#set(task.id, to, `${step.kind} failed`, { err: text });
+    return false;
+  }
+
+  async #prepare(task: AssignedTask, plan: TaskPlan): Promise<boolean> {
+    const ex = this.#o.executor;
+    const image = plan.container.image;
+    if (!(await ex.hasImage(image))) {
+      this.#set(task.id, TaskState.PREPARING, `pulling image ${image}`);
+      let last = 0;
+      await ex.pull(image, (p) => {
+        const now = this.#o.now();
+        if (now - last < PROGRESS_INTERVAL_MS) return;
+        last = now;
+        this.#set(task.id, TaskState.PREPARING, progressMessage(image, p));
+      });
+    }
+    const id = await ex.create(plan.container);
+    this.#set(task.id, TaskState.READY, "prepared", { containerId: id });
+    return true;
+  }
+
+  async #removeOrphan(c: ContainerInfo): Promise<void> {
+    try {
+      if (c.state === "running" || c.state === "paused")
+        await this.#o.executor.stop(c.id, ORPHAN_GRACE_MS);
+      await this.#o.executor.remove(c.id);
+      this.#o.log(`worker: removed container ${c.name} (its task left the assignment)`);
+    } catch (err) {
+      this.#o.log(`worker: cannot remove ${c.name} (next pass retries): ${String(err)}`);
+    }
+  }
+}
+
+function progressMessage(image: string, p: PullProgress): string {
+  if (p.totalBytes && p.currentBytes !== undefined) {
+    const mb = (n: number) => (n / 1e6).toFixed(1);
+    const pct = Math.floor((100 * p.currentBytes) / p.totalBytes);
+    return `pulling image ${image}: ${pct}% (${mb(p.currentBytes)}/${mb(p.totalBytes)} MB)`;
+  }
+  return `pulling image ${image}: ${p.status}`;
+}
