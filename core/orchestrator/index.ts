@@ -4,7 +4,7 @@ export { ConstraintEnforcer, overbooked } from "./constraint-enforcer.ts";
 export { GlobalLoop } from "./global.ts";
 export { jobProgress, ReplicatedJobLoop } from "./jobs.ts";
 export { BaseLoop, type ControlLoop, type LoopOptions, OrchestratorError } from "./loop.ts";
-export { NodeFailureLoop } from "./node-failure.ts";
+export { lostAt, NodeFailureLoop } from "./node-failure.ts";
 export {
   DISCONNECT_GRACE_LABEL,
   parseDurationMs,
@@ -14,7 +14,7 @@ export {
 } from "./options.ts";
 export { createLoops, Orchestrator } from "./orchestrator.ts";
 export { isReapable, TaskReaper, toReap } from "./reaper.ts";
-export { pickMove, RebalanceLoop } from "./rebalance.ts";
+export { type Pick, pickMove, RebalanceLoop } from "./rebalance.ts";
 export { pickVictims, ReplicatedLoop } from "./replicated.ts";
 export { RestartLoop, type RestartVerdict, restartVerdict } from "./restart.ts";
 export { SchedulingLoop } from "./scheduling.ts";
