@@ -99,8 +99,11 @@ function failed(s: Snapshot, o: ConvergeOptions): string | undefined {
   const { service } = s;
   const st = service.updateStatus;
   if (st && st.specVersion === service.specVersion) {
-    if (st.state === "paused" || st.state === "rollback_paused") return st.message;
-    if (st.state === "rollback_started" && !o.rollback) return st.message;
+    const stopped =
+      st.state === "paused" ||
+      st.state === "rollback_paused" ||
+      (st.state === "rollback_started" && !o.rollback);
+    if (stopped) return withCause(st.message, s);
   }
   if (service.spec.taskTemplate.restartPolicy.condition !== "none") return undefined;
   const dead = s.tasks.find(
@@ -109,6 +112,12 @@ function failed(s: Snapshot, o: ConvergeOptions): string | undefined {
       (t.status.state === TaskState.FAILED || t.status.state === TaskState.REJECTED),
   );
   return dead ? `task ${slotName(dead)} ${dead.stateName}: ${taskWhy(dead)}` : undefined;
+}
+
+/** An update status names the task that failed by id; add what that task said. */
+function withCause(message: string, s: Snapshot): string {
+  const t = s.tasks.find((x) => x.status.state >= TaskState.FAILED && message.includes(x.id));
+  return t ? `${message} (task ${slotName(t)} ${t.stateName}: ${taskWhy(t)})` : message;
 }
 
 function taskWhy(t: TaskView): string {
@@ -160,8 +169,9 @@ function progress(s: Snapshot): Map<string, string> {
   for (const t of cur) {
     const key = t.slot > 0 ? `${t.slot}/${total}` : t.nodeId.slice(0, 12);
     const state = t.stateName;
+    // A pending task's message is the scheduler's explanation; later ones are mere progress.
     const waiting =
-      t.status.state < TaskState.RUNNING && t.status.message ? `: ${t.status.message}` : "";
+      t.status.state <= TaskState.PENDING && t.status.message ? `: ${t.status.message}` : "";
     const failedNote = t.status.state >= TaskState.FAILED ? `: ${taskWhy(t)}` : "";
     lines.set(key, `${key}: ${state.padEnd(9)} ${bar(t.status.state)}${waiting}${failedNote}`);
   }
