@@ -158,3 +158,35 @@ export async function cutProxy(targetPort: number): Promise<CutProxy> {
     },
   };
 }
+
+/** Everything a test file starts, closed in reverse order by one `after(() => scope.close())`. */
+export class Scope {
+  readonly #fns: (() => Promise<void>)[] = [];
+
+  defer(...fns: (() => Promise<void>)[]): void {
+    this.#fns.push(...fns);
+  }
+
+  async close(): Promise<void> {
+    for (const fn of this.#fns.splice(0).reverse()) await fn();
+  }
+
+  /** Brokers with meshes, wired into a full mesh, every link up. */
+  async cluster(ids = ["a", "b", "c"]): Promise<Node[]> {
+    const nodes: Node[] = [];
+    for (const id of ids) {
+      const n = await startNode(id);
+      nodes.push(n);
+      this.defer(() => stopNode(n));
+    }
+    wire(nodes);
+    await waitFor(() => meshUp(nodes), "every link up");
+    return nodes;
+  }
+
+  async client(url: string, clientId: string): Promise<Recorder> {
+    const r = await connect(url, { clientId });
+    this.defer(() => r.close());
+    return r;
+  }
+}
