@@ -103,3 +103,20 @@ test("a new leader counts the grace from the dispatcher's last heartbeat when it
   h.runFor(3_000);
   assert.ok(!h.runnable("web").some((t) => t.nodeId === "n1"), "not a fresh 60 s");
 });
+
+test("restart attempts already in the task history still count under a new leader", () => {
+  const h = new Harness({ seed: 95, faults: { badImages: new Set(["bad"]) } });
+  h.createService("web", {
+    mode: { replicated: { replicas: 1 } },
+    taskTemplate: makeTemplate({
+      containerSpec: { image: "bad" },
+      restartPolicy: { condition: "any", delayMs: 1_000, maxAttempts: 3, windowMs: 0 },
+    }),
+  });
+  h.runUntil(() => h.tasks("web").length === 3, 10_000, "two restarts");
+  h.failover();
+  h.runFor(20_000);
+  assert.equal(h.tasks("web").length, 4, "one more restart, not three");
+  assert.equal(h.runnable("web").length, 0);
+  assert.equal(h.tasks("web").filter((t) => t.desiredState === TaskState.COMPLETE).length, 1);
+});

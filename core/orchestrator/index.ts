@@ -16,6 +16,6 @@ export { createLoops, Orchestrator } from "./orchestrator.ts";
 export { isReapable, TaskReaper, toReap } from "./reaper.ts";
 export { type Pick, pickMove, RebalanceLoop } from "./rebalance.ts";
 export { pickVictims, ReplicatedLoop } from "./replicated.ts";
-export { RestartLoop, type RestartVerdict, restartVerdict } from "./restart.ts";
+export { RestartLoop, type RestartVerdict, restartsInHistory, restartVerdict } from "./restart.ts";
 export { SchedulingLoop } from "./scheduling.ts";
 export { UpdateLoop } from "./update.ts";

@@ -5,8 +5,9 @@
 // desired COMPLETE, which keeps its slot filled so no other loop refills it. A completed job
 // task is never restarted. Tasks on lost or drained nodes are node-failure.ts's business.
 //
-// Restart times live in memory (as in SwarmKit): after a leader change, attempts are counted
-// afresh and a pending delay starts again from the time the new leader sees the task.
+// Restart times live in memory (as in SwarmKit); a new leader rebuilds them from the task
+// history (as deep as the history limit keeps), and a pending delay starts again from the
+// time the new leader sees the task.
 
 import { limits } from "../limits.ts";
 import { isTerminal, TaskState } from "../model/task-state.ts";
@@ -75,9 +76,12 @@ export class RestartLoop extends BaseLoop {
   protected resync(): void {
     this.#timers.clear();
     this.#candidates.clear();
-    for (const t of this.view((tx) => tx.find("tasks"))) {
+    this.#history.clear();
+    const tasks = this.view((tx) => tx.find("tasks"));
+    for (const t of tasks) {
       if (isRunnable(t) && isTerminal(t.status.state)) this.#candidates.add(t.id);
     }
+    for (const [key, times] of restartsInHistory(tasks)) this.#history.set(key, times);
   }
 
   protected observe(e: StoreEvent): void {
@@ -135,6 +139,32 @@ export class RestartLoop extends BaseLoop {
     const kept = window > 0 ? times.filter((t) => t > nowMs - window) : times;
     this.#history.set(key, kept.slice(-limits.restartHistoryPerSlotMax));
   }
+}
+
+/**
+ * Restart times as far as the task history tells (a new leader's starting point): a task that
+ * followed, in its slot, one that had stopped on its own was a restart at its creation. Only
+ * as deep as the cluster's task history limit keeps (pure).
+ */
+export function restartsInHistory(tasks: readonly Task[]): Map<string, number[]> {
+  const slots = new Map<string, Task[]>();
+  for (const t of tasks) {
+    const k = `${t.serviceId}/${slotKey(t)}`;
+    slots.set(k, [...(slots.get(k) ?? []), t]);
+  }
+  const out = new Map<string, number[]>();
+  for (const list of slots.values()) {
+    list.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1));
+    for (let i = 1; i < list.length; i++) {
+      const prev = list[i - 1]!;
+      const s = prev.status.state;
+      const ended = s === TaskState.FAILED || s === TaskState.REJECTED || s === TaskState.COMPLETE;
+      if (!ended || prev.desiredState !== TaskState.SHUTDOWN) continue;
+      const key = historyKey(prev);
+      out.set(key, [...(out.get(key) ?? []), list[i]!.createdAt]);
+    }
+  }
+  return out;
 }
 
 /** The task, if it still should run but has stopped, with its service and slot siblings. */
