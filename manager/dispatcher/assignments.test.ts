@@ -62,7 +62,7 @@ test("an assignment holds the node's placed tasks, including those to stop", asy
   await h.dispatcher.stop();
 });
 
-test("a change republishes with a higher version; a burst is coalesced into one publish", async () => {
+test("a change republishes with a higher version; a burst coalesces into one", async () => {
   const h = harness({ store: seeded() });
   await h.dispatcher.start();
   const first = h.assignment("n1")!;
@@ -193,7 +193,7 @@ test("a burst over many nodes is published in slices, every node in the end", as
   await h.dispatcher.stop();
 });
 
-test("a watch that falls behind is resynchronised: every node republished with a new version", async () => {
+test("a watch that fell behind resyncs: every node republished, new version", async () => {
   const h = harness({ store: seeded() });
   await h.dispatcher.start();
   const before = h.assignment("n2")!;

@@ -41,7 +41,7 @@ function fleet(tasks: number): Store {
 
 const stateOf = (store: Store, id: string) => store.view((tx) => tx.get("tasks", id))?.status;
 
-test("2,500 status updates become 3 store writes (1,000 per batch, the rest on the timer)", async () => {
+test("2,500 status updates become 3 store writes (1,000 a batch, rest on the timer)", async () => {
   const h = harness({ store: fleet(2500) });
   await h.dispatcher.start();
   await h.hello("n1");
@@ -85,7 +85,7 @@ test("a few updates wait for the 100 ms timer, then go in one write", async () =
   await h.dispatcher.stop();
 });
 
-test("backwards, unknown and foreign updates are dropped; the rest of the batch applies", async () => {
+test("backwards, unknown and foreign updates are dropped; the rest applies", async () => {
   const h = harness({ store: fleet(3) });
   await h.dispatcher.start();
   await h.hello("n1");
@@ -117,7 +117,7 @@ test("backwards, unknown and foreign updates are dropped; the rest of the batch 
   await h.dispatcher.stop();
 });
 
-test("an update made stale by another writer before the flush is dropped at write time", async () => {
+test("an update made stale before the flush is dropped at write time", async () => {
   const h = harness({ store: fleet(1) });
   await h.dispatcher.start();
   await h.hello("n1");

@@ -197,7 +197,8 @@ export const bench: Bench = {
       const connectSeconds = (Date.now() - t0) / 1000;
       const registerCpu = selfCpuSeconds() - cpu0;
       log(
-        `registered ${ready()} nodes (${failedConnects()} connects failed) in ${connectSeconds.toFixed(1)} s`,
+        `registered ${ready()} nodes (${failedConnects()} connects failed) ` +
+          `in ${connectSeconds.toFixed(1)} s`,
       );
 
       // 2. Steady state: heartbeats only.
@@ -278,7 +279,8 @@ export const bench: Bench = {
           ["event loop lag p99", `${result.eventLoopLagP99Ms} ms`],
           [
             "status updates",
-            `${result.statusUpdates} in ${result.statusSeconds} s (${result.statusUpdatesPerSec}/s)`,
+            `${result.statusUpdates} in ${result.statusSeconds} s ` +
+              `(${result.statusUpdatesPerSec}/s)`,
           ],
           ["last status sent after", `${result.lastStatusSentSeconds} s`],
           ["status store writes", result.statusStoreWrites],
