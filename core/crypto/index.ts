@@ -63,4 +63,5 @@ export {
   parseJoinToken,
   pinCA,
   tokenSecretHash,
+  verifyPinnedChain,
 } from "./token.ts";

@@ -8,13 +8,14 @@ import {
   verifyJoinProof,
   verifyRenewalProof,
 } from "./proof.ts";
-import { testBytes, testKey, testRoot } from "./testing.ts";
+import { testBytes, testKey, testNodeCert, testRoot } from "./testing.ts";
 import {
   formatJoinToken,
   matchJoinToken,
   parseJoinToken,
   pinCA,
   tokenSecretHash,
+  verifyPinnedChain,
 } from "./token.ts";
 
 const code = (c: string) => (err: unknown) => err instanceof CryptoError && err.code === c;
@@ -106,3 +107,33 @@ for (const curve of ["ed25519", "p256"] as const) {
     assert.throws(() => verifyRenewalProof(swapped, subject, current.publicKey), code("bad-proof"));
   });
 }
+
+test("a joining node accepts a broker only with the pinned root and a manager leaf", () => {
+  const digest = root.digest;
+  const manager = testNodeCert(root, "m1", "manager");
+  const worker = testNodeCert(root, "w1", "worker");
+  const other = testRoot("c2");
+  const otherManager = testNodeCert(other, "m1", "manager");
+  assert.equal(
+    verifyPinnedChain([manager.certPem, root.certPem], digest).subject.organization,
+    "c1",
+  );
+  assert.throws(() => verifyPinnedChain([manager.certPem], digest), code("ca-mismatch"));
+  assert.throws(
+    () => verifyPinnedChain([worker.certPem, root.certPem], digest),
+    code("ca-mismatch"),
+  );
+  assert.throws(
+    () => verifyPinnedChain([otherManager.certPem, other.certPem], digest),
+    code("ca-mismatch"),
+  );
+  assert.throws(
+    () => verifyPinnedChain([otherManager.certPem, root.certPem], digest),
+    code("ca-mismatch"),
+  );
+  assert.throws(() => verifyPinnedChain([], digest), code("ca-mismatch"));
+  assert.throws(
+    () => verifyPinnedChain(["junk", root.certPem], digest),
+    (e) => e instanceof CryptoError,
+  );
+});

@@ -6,7 +6,7 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { limits } from "../limits.ts";
 import { constantTimeEqual, fromHex, toHex, utf8 } from "./bytes.ts";
 import type { ParsedCertificate } from "./cert.ts";
-import { parseCertificate } from "./cert-read.ts";
+import { isSignedBy, parseCertificate } from "./cert-read.ts";
 import { CryptoError } from "./errors.ts";
 import { caDigest } from "./identity.ts";
 
@@ -71,5 +71,38 @@ export function pinCA(presentedCa: string | Uint8Array, pinnedDigest: string): P
   const ca = parseCertificate(presentedCa);
   if (!ca.isCA || !constantTimeEqual(utf8(caDigest(ca.der)), utf8(pinnedDigest)))
     throw new CryptoError("ca-mismatch", "the presented CA does not match the join token's digest");
+  return ca;
+}
+
+/**
+ * The joining node's check of a broker it reached without trusting anything yet (TLS with
+ * verification off): `chain` is what the server presented, leaf first. The chain must contain
+ * the root pinned by the token, and the leaf must be a manager certificate signed by it.
+ * Returns the pinned root; only then may the node send its join request (and the secret).
+ */
+export function verifyPinnedChain(
+  chain: readonly (string | Uint8Array)[],
+  pinnedDigest: string,
+): ParsedCertificate {
+  const [leafInput, ...rest] = chain;
+  if (leafInput === undefined)
+    throw new CryptoError("ca-mismatch", "the broker sent no certificate");
+  const root = rest.find((c) => {
+    try {
+      pinCA(c, pinnedDigest);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  if (root === undefined)
+    throw new CryptoError(
+      "ca-mismatch",
+      "the broker's chain lacks the CA pinned by the join token",
+    );
+  const ca = pinCA(root, pinnedDigest);
+  const leaf = parseCertificate(leafInput);
+  if (leaf.isCA || !isSignedBy(leaf, ca) || leaf.subject.organizationalUnit !== "manager")
+    throw new CryptoError("ca-mismatch", "the broker is not a manager of the pinned cluster");
   return ca;
 }

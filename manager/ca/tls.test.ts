@@ -5,8 +5,15 @@ import { test } from "node:test";
 import { connect, createServer, type TLSSocket } from "node:tls";
 import { privateKeyToPem } from "../../core/crypto/keys.ts";
 import { DAY_MS, testKey } from "../../core/crypto/testing.ts";
+import { parseJoinToken, verifyPinnedChain } from "../../core/crypto/token.ts";
 import { CertificateAuthority } from "./ca.ts";
-import { mtlsClientOptions, mtlsServerOptions, peerIdentity, type TlsMaterial } from "./tls.ts";
+import {
+  mtlsClientOptions,
+  mtlsServerOptions,
+  peerIdentity,
+  presentedChain,
+  type TlsMaterial,
+} from "./tls.ts";
 
 type Curve = "ed25519" | "p256";
 
@@ -152,4 +159,48 @@ test("mixed curves: an Ed25519 manager and a P-256 worker under one root", async
   const w = { caPem: c.ca.root.certPem, certPem: issued.certPem, keyPem: privateKeyToPem(key) };
   const r = await attempt(c.material("m1", "manager"), w, c.ca);
   assert.deepEqual(r, { ok: true, greeting: "hello worker w9" });
+});
+
+test("a joining node pins the root from its token before it sends the secret", async () => {
+  const c = cluster("c1", "ed25519");
+  const other = cluster("c1", "ed25519");
+  const token = c.ca.rotateJoinToken("worker");
+  const pinned = parseJoinToken(token).caDigest;
+  const tryJoin = async (broker: ReturnType<typeof c.material>) => {
+    const received: string[] = [];
+    // A join listener: server-authenticated only, presenting its chain up to the root.
+    const srv = createServer(
+      { cert: broker.certPem + broker.caPem, key: broker.keyPem, minVersion: "TLSv1.3" },
+      (s) => s.on("data", (d) => received.push(String(d))).on("end", () => s.end()),
+    );
+    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+    const port = (srv.address() as { port: number }).port;
+    const outcome = await new Promise<string>((resolve) => {
+      const s = connect({
+        host: "127.0.0.1",
+        port,
+        rejectUnauthorized: false,
+        minVersion: "TLSv1.3",
+      });
+      s.on("secureConnect", () => {
+        try {
+          verifyPinnedChain(presentedChain(s), pinned);
+          s.end(`join ${token}`);
+          resolve("sent");
+        } catch (err) {
+          s.destroy();
+          resolve(String(err));
+        }
+      });
+      s.on("error", (err) => resolve(err.message));
+    });
+    await new Promise((r) => srv.close(r));
+    return { outcome, received };
+  };
+  const good = await tryJoin(c.material("m1", "manager"));
+  assert.equal(good.outcome, "sent");
+  assert.match(good.received.join(""), /^join FLT1-/);
+  const evil = await tryJoin(other.material("m1", "manager"));
+  assert.match(evil.outcome, /lacks the CA pinned/);
+  assert.deepEqual(evil.received, [], "the impostor never saw the token");
 });
