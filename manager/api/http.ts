@@ -11,9 +11,6 @@ import type { ApiRequest, ApiResponse, EventSink } from "./router.ts";
 
 export type Handler = (req: ApiRequest) => Promise<ApiResponse>;
 
-/** Bytes an event client may leave unread before it is dropped (it can resume with since). */
-const STREAM_BACKLOG_BYTES_MAX = 4 * 1024 * 1024;
-
 export function createHttpServer(handler: Handler): Server {
   const server = createServer((req, res) => {
     // serve() answers every failure itself; this only guards against a bug in it.
@@ -94,7 +91,7 @@ async function stream(res: ServerResponse, run: (sink: EventSink) => Promise<voi
   const write = (text: string) => {
     if (!open) return false;
     res.write(text);
-    if (res.writableLength <= STREAM_BACKLOG_BYTES_MAX) return true;
+    if (res.writableLength <= apiLimits.eventClientBacklogBytesMax) return true;
     res.destroy();
     return false;
   };

@@ -9,12 +9,10 @@ export const apiLimits = {
   eventClientsMax: 64,
   /** Events kept for `since` resumption. */
   eventHistoryMax: 4096,
-  /** An event client this far behind is dropped (it can resume with `since`). */
-  eventClientQueueMax: 10_000,
+  /** Bytes an event client may leave unread before it is dropped (it resumes with `since`). */
+  eventClientBacklogBytesMax: 4 * 1024 * 1024,
   /** A comment line keeps idle event streams (and their proxies) open. */
   eventKeepaliveMs: 15_000,
-  /** Objects per list response. */
-  listItemsMax: 100_000,
   /** Length of an id, name or prefix in a path. */
   refLengthMax: 128,
 } as const;

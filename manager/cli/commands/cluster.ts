@@ -2,6 +2,7 @@
 
 import type { ClusterSpec } from "../../../core/model/types.ts";
 import { bool, list, type Parsed, str, UsageError } from "../args.ts";
+import { CliError } from "../client.ts";
 import {
   type CliContext,
   type Command,
@@ -63,7 +64,8 @@ async function joinToken(c: CliContext, p: Parsed) {
   }
   if (bool(p, "rotate")) c.io.out(`Successfully rotated ${role} join token.\n`);
   const managers = await client.call("GET", "/v1/nodes?role=manager");
-  const addr = managers.map((m: { status: { addr?: string } }) => m.status.addr).find(Boolean);
+  type M = { managerStatus?: { addr?: string }; status: { addr?: string } };
+  const addr = managers.map((m: M) => m.managerStatus?.addr || m.status.addr).find(Boolean);
   c.io.out(`To add a ${role} to this cluster, run the following command:\n`);
   c.io.out(`    fleet join --token ${token} ${addr ?? "MANAGER-ADDR:4242"}\n`);
   return 0;
@@ -73,16 +75,17 @@ async function events(c: CliContext, p: Parsed) {
   const q = filterQuery(list(p, "filter"), ["type"]);
   const since = str(p, "since");
   if (since !== undefined) q.set("since", since);
+  let reset: string | undefined;
   await c.client().stream(
     withQuery("/v1/events", q),
     (event, data) => {
-      if (event === "reset") {
-        c.io.err(`fleet events: the stream was reset: ${(data as { message: string }).message}`);
-      } else c.io.out(JSON.stringify(data));
+      if (event === "reset") reset = (data as { message?: string }).message ?? "reset";
+      else c.io.out(JSON.stringify(data));
     },
     c.signal,
   );
-  return 0;
+  if (reset === undefined) return 0;
+  throw new CliError(`the event stream was reset (${reset}): run fleet events again`);
 }
 
 export const clusterCommands: Command[] = [
