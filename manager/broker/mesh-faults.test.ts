@@ -136,7 +136,7 @@ async function servedRetained(url: string, id: string): Promise<Map<string, stri
   }
 }
 
-test("a broker process SIGKILLed and restarted on its port rejoins and gets the retained state", async () => {
+test("a broker process SIGKILLed and restarted gets the current retained state", async () => {
   const a = await startNode("a");
   const c = await startNode("c");
   scope.defer(
@@ -203,7 +203,7 @@ test("a down peer's queue is bounded: QoS 1 past the bound is dropped and report
   assert.ok(reports.some((r) => r.kind === "peer-up" && r.message.includes("15 messages")));
 });
 
-test("a resent mesh message is delivered once; a malformed one cuts the link, reaches no one", async () => {
+test("resent envelopes are delivered once; a malformed one cuts the link", async () => {
   const [a] = await scope.cluster(["a"]);
   const sub = await scope.client(a!.broker.url, "sub");
   await sub.client.subscribeAsync(`${T.root}/#`, { qos: 1 });

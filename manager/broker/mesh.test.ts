@@ -24,7 +24,7 @@ async function drain(pubs: Recorder[], subs: Recorder[], tag: string): Promise<v
 }
 
 for (const qos of [0, 1] as const) {
-  test(`QoS ${qos}: concurrent publishes on every broker reach every subscriber exactly once`, async () => {
+  test(`QoS ${qos}: concurrent publishes reach every subscriber exactly once`, async () => {
     const nodes = await scope.cluster();
     const subs = await Promise.all(nodes.map((n) => scope.client(n.broker.url, `sub-${n.id}`)));
     for (const s of subs) await s.client.subscribeAsync(`${T.root}/#`, { qos: 1 });
@@ -58,7 +58,7 @@ for (const qos of [0, 1] as const) {
   });
 }
 
-test("peers come and go: removing a peer closes its link, adding it back resumes forwarding", async () => {
+test("peers come and go: a removed peer's link closes, re-adding resumes", async () => {
   const [a, b] = await scope.cluster(["a", "b"]);
   const sub = await scope.client(b!.broker.url, "sub");
   await sub.client.subscribeAsync(`${T.root}/#`, { qos: 1 });
@@ -90,7 +90,7 @@ test("a client on B subscribed with + and # wildcards gets what is published on 
   assert.equal(local[0]!.payload.toString(), "st");
 });
 
-test("retained: set on A is served to a new subscriber on C; an empty payload clears it everywhere", async () => {
+test("retained: set on A, served on C; an empty payload clears it everywhere", async () => {
   const [a, b, c] = await scope.cluster();
   const pub = await scope.client(a!.broker.url, "agent");
   await pub.client.publishAsync(T.gossip("n1"), "g1", { qos: 1, retain: true });
@@ -112,7 +112,7 @@ test("retained: set on A is served to a new subscriber on C; an empty payload cl
   assert.equal(later.got[0]!.topic, `${T.root}/marker/x`, "no retained left to serve");
 });
 
-test("concurrent retained writes to one topic converge to the same value on every broker", async () => {
+test("concurrent retained writes converge to one value on every broker", async () => {
   const nodes = await scope.cluster();
   const topic = T.serviceState("s1");
   await Promise.all(
@@ -130,7 +130,7 @@ test("concurrent retained writes to one topic converge to the same value on ever
   }, "one retained value everywhere");
 });
 
-test("operator story: a real mosquitto_sub on broker C receives JSON published on broker A", async (t) => {
+test("operator story: mosquitto_sub on C receives JSON published on A", async (t) => {
   if (!need(t, "mosquitto")) return;
   const [a, , c] = await scope.cluster();
   const port = c!.broker.port;

@@ -41,7 +41,7 @@ async function mesh(): Promise<Setup> {
   };
 }
 
-/** Publishes `count` messages (pipelined) and returns messages/s until both subscribers have all. */
+/** Publishes `count` messages (pipelined); messages/s until both subscribers have them all. */
 async function measure(setup: Setup, qos: 0 | 1, count: number): Promise<number> {
   const subs: Recorder[] = [];
   for (const [i, url] of setup.subUrls.entries()) {
