@@ -5,8 +5,9 @@
 // clock, so a test drives a fake one and a run replays.
 
 import { FleetError } from "../errors.ts";
+import { limits } from "../limits.ts";
 import { createRng, type Rng } from "../rand.ts";
-import { StoreError } from "../store/actions.ts";
+import { type StoreAction, StoreError } from "../store/actions.ts";
 import type { Store } from "../store/store.ts";
 import type { ReadTx, WriteTx } from "../store/tx.ts";
 import type { StoreEvent, Watcher, WatchFilter } from "../store/watch.ts";
@@ -25,12 +26,20 @@ export interface ControlLoop {
 export interface LoopOptions {
   /** Seeds the loop's task ids (and the scheduler's shuffles): one seed replays a run. */
   seed: number;
+  /**
+   * On a manager, writes go through Raft: a loop's transaction is prepared against the store and
+   * its actions handed here instead of applied; the driver proposes them and steps the loops
+   * again once they are applied (a conflict then shows as the winner's event). Absent: writes
+   * apply to the store at once (tests, simulations).
+   */
+  propose?: (actions: StoreAction[]) => void;
 }
 
 export abstract class BaseLoop implements ControlLoop {
   #watcher: Watcher;
   #fresh = true;
   protected readonly rng: Rng;
+  private readonly propose: ((actions: StoreAction[]) => void) | undefined;
 
   constructor(
     readonly name: string,
@@ -40,6 +49,7 @@ export abstract class BaseLoop implements ControlLoop {
   ) {
     this.#watcher = store.watch(filter);
     this.rng = createRng((options.seed ^ hash(name)) >>> 0);
+    this.propose = options.propose;
   }
 
   get pendingEvents(): number {
@@ -85,7 +95,10 @@ export abstract class BaseLoop implements ControlLoop {
    */
   protected write(fn: (tx: WriteTx) => void): boolean {
     try {
-      this.store.update(fn);
+      if (this.propose) {
+        const actions = this.store.prepare(fn);
+        if (actions.length > 0) this.propose(actions);
+      } else this.store.update(fn);
       return true;
     } catch (err) {
       if (err instanceof StoreError && err.retryable) return false;
@@ -95,6 +108,10 @@ export abstract class BaseLoop implements ControlLoop {
 
   /** Many small transactions batched into few store applies (bounded by the store). */
   protected writeEach<T>(items: Iterable<T>, fn: (tx: WriteTx, item: T) => void): void {
+    if (this.propose) {
+      this.proposeEach(items, fn, this.propose);
+      return;
+    }
     this.store.batch((b) => {
       for (const item of items) {
         b.update((tx) => {
@@ -106,6 +123,31 @@ export abstract class BaseLoop implements ControlLoop {
         });
       }
     });
+  }
+
+  /** writeEach through Raft: one chained transaction per group of bounded size. */
+  private proposeEach<T>(
+    items: Iterable<T>,
+    fn: (tx: WriteTx, item: T) => void,
+    propose: (actions: StoreAction[]) => void,
+  ): void {
+    let group = this.store.beginWrite();
+    const flush = () => {
+      const actions = group.actions;
+      if (actions.length > 0) propose(actions);
+      group = this.store.beginWrite();
+    };
+    for (const item of items) {
+      const child = this.store.beginWrite(group);
+      try {
+        fn(child, item);
+        group.merge(child);
+      } catch (err) {
+        if (!(err instanceof StoreError && err.retryable)) throw err;
+      }
+      if (group.touched >= limits.storeBatchActionsMax) flush();
+    }
+    flush();
   }
 
   /** A fresh task id: 64 seeded random bits, re-drawn on the (unlikely) clash. */
