@@ -2,9 +2,10 @@
 // filter relative to `fleet/<cluster>/` (`n/+/hb`, `events/#`), or a full one starting with
 // `fleet/`. One line per message: time, topic, type, summary; `--json` prints JSON lines.
 
+import { readFileSync } from "node:fs";
 import mqtt from "mqtt";
 import { TOPIC_ROOT } from "../../../core/topics.ts";
-import { bool, type Parsed, str } from "../args.ts";
+import { bool, type Parsed, str, UsageError } from "../args.ts";
 import { CliError } from "../client.ts";
 import type { CliContext, Command } from "../command.ts";
 import { decodePayload, toJsonLine } from "../monitor-format.ts";
@@ -31,6 +32,28 @@ function topicFilter(cluster: string, filter: string | undefined): string {
   return `${TOPIC_ROOT}/${cluster}/${filter.replace(/^\//, "")}`;
 }
 
+/** `--ca/--cert/--key` for an mqtts:// broker (the fleet's brokers do mutual TLS). */
+function tlsOptions(p: Parsed, broker: string): Record<string, Buffer> {
+  const files = { ca: str(p, "ca"), cert: str(p, "cert"), key: str(p, "key") };
+  const given = Object.entries(files).filter(([, v]) => v !== undefined);
+  if (given.length === 0) return {};
+  if (!/^(mqtts|wss):/.test(broker)) {
+    throw new UsageError("--ca, --cert and --key need an mqtts:// broker URL");
+  }
+  if ((files.cert === undefined) !== (files.key === undefined)) {
+    throw new UsageError("--cert and --key go together");
+  }
+  const out: Record<string, Buffer> = {};
+  for (const [k, path] of given) {
+    try {
+      out[k] = readFileSync(path!);
+    } catch (err) {
+      throw new CliError(`--${k} ${path}: ${(err as Error).message}`);
+    }
+  }
+  return out;
+}
+
 async function monitor(c: CliContext, p: Parsed) {
   const broker = str(p, "broker") ?? c.io.env.FLEET_BROKER ?? "mqtt://127.0.0.1:1883";
   const max =
@@ -44,6 +67,7 @@ async function monitor(c: CliContext, p: Parsed) {
     connectTimeout: CONNECT_TIMEOUT_MS,
     clientId: `fleet-monitor-${process.pid}-${Date.now().toString(36)}`,
     protocolVersion: 4,
+    ...tlsOptions(p, broker),
   });
   let seen = 0;
   try {
@@ -107,6 +131,9 @@ export const monitorCommand: Command = {
       value: "ID",
       help: "cluster id (default: asked from the manager)",
     },
+    { name: "ca", kind: "string", value: "FILE", help: "CA certificate (PEM) of an mqtts broker" },
+    { name: "cert", kind: "string", value: "FILE", help: "client certificate (PEM)" },
+    { name: "key", kind: "string", value: "FILE", help: "client key (PEM)" },
     { name: "json", kind: "bool", help: "print JSON lines" },
     { name: "count", kind: "string", value: "N", help: "exit after N messages" },
   ],
