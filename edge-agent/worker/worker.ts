@@ -218,11 +218,13 @@ export class Worker {
       ...old,
       taskId,
       state,
-      message,
+      message: message.slice(0, 1024),
       timestamp: this.#o.now(),
       ...extra,
     };
+    // The wire bounds (core/codec): message 1024, err 4096 characters.
     if (next.err === undefined) delete next.err;
+    else next.err = next.err.slice(0, 4096);
     this.#statuses.set(taskId, next);
     this.#dirty = true;
     this.#o.sink.report(next);

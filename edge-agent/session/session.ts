@@ -1,0 +1,260 @@
+// The agent's MQTT session: one connection at a time to the first reachable broker of its list,
+// failing over along the list with jittered exponential backoff (cap 30 s). On each connection:
+// subscribe to the node's assign topic, publish hello (last applied assignment version and
+// every task's current status: the resync), then heartbeats. Status changes are batched.
+// It never interprets tasks: assignments go to the worker; bad payloads are dropped and counted.
+
+import { statfsSync } from "node:fs";
+import { freemem, loadavg, totalmem } from "node:os";
+import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+import type { TaskStatusUpdate, WireNodeDescription } from "../../core/codec/index.ts";
+import { decodeMessage, encodeMessage } from "../../core/codec/index.ts";
+import { limits } from "../../core/limits.ts";
+import { type Topics, topics } from "../../core/topics.ts";
+import type { Assignment } from "../state/state.ts";
+import type { StatusSink } from "../worker/worker.ts";
+import { backoffDelay } from "./backoff.ts";
+
+/** What the session needs from the worker. */
+export interface SessionWorker {
+  readonly assignVersion: number;
+  statuses(): TaskStatusUpdate[];
+  setAssignment(a: Assignment): boolean;
+  setOnline(online: boolean): void;
+  runningCount(): number;
+}
+
+export interface SessionTls {
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  ca?: string | Buffer;
+  /** Default true; only tests against self-made brokers turn it off. */
+  rejectUnauthorized?: boolean;
+}
+
+export interface SessionOptions {
+  clusterId: string;
+  nodeId: string;
+  /** Broker URLs (mqtt://, mqtts://), tried in order. */
+  brokers: string[];
+  worker: SessionWorker;
+  describe: () => WireNodeDescription;
+  agentVersion: string;
+  tls?: SessionTls;
+  heartbeatPeriodMs?: number;
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  connectTimeoutMs?: number;
+  keepaliveSec?: number;
+  statusIntervalMs?: number;
+  /** A path whose filesystem's free space the heartbeat reports. */
+  diskPath?: string;
+  random?: () => number;
+  log?: (line: string) => void;
+  onConnected?: (broker: string) => void;
+  onDisconnected?: (broker: string) => void;
+}
+
+export class Session implements StatusSink {
+  readonly #o: SessionOptions;
+  readonly #t: Topics;
+  #client: MqttClient | undefined;
+  #broker: string | undefined;
+  #index = 0;
+  #attempt = 0;
+  #seq = 0;
+  #stopped = true;
+  #retry: NodeJS.Timeout | undefined;
+  #heartbeat: NodeJS.Timeout | undefined;
+  #flush: NodeJS.Timeout | undefined;
+  readonly #pending = new Map<string, TaskStatusUpdate>();
+  readonly stats = { attempts: 0, connects: 0, badAssignments: 0, statusMessages: 0 };
+
+  constructor(o: SessionOptions) {
+    if (o.brokers.length === 0) throw new Error("session: no broker given (--broker URL)");
+    this.#o = o;
+    this.#t = topics(o.clusterId);
+  }
+
+  /** The broker connected to now, if any. */
+  get broker(): string | undefined {
+    return this.#broker;
+  }
+
+  start(): void {
+    if (!this.#stopped) return;
+    this.#stopped = false;
+    this.#connect();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#retry);
+    this.#down();
+    const c = this.#client;
+    this.#client = undefined;
+    if (c) await new Promise<void>((r) => c.end(true, {}, () => r()));
+  }
+
+  /** StatusSink: coalesced per task (the latest state wins) and sent in batches. */
+  report(update: TaskStatusUpdate): void {
+    this.#pending.set(update.taskId, update);
+    if (this.#broker && !this.#flush) {
+      const ms = this.#o.statusIntervalMs ?? limits.statusBatchIntervalMs;
+      this.#flush = setTimeout(() => this.#publishStatus(), ms);
+    }
+  }
+
+  #options(): IClientOptions {
+    // A fresh object per connect: MQTT.js writes into the options it is given.
+    const o: IClientOptions = {
+      clientId: `fleet-agent-${this.#o.nodeId}`,
+      protocolVersion: 4,
+      clean: true,
+      reconnectPeriod: 0,
+      connectTimeout: this.#o.connectTimeoutMs ?? 5000,
+      keepalive: this.#o.keepaliveSec ?? 30,
+    };
+    const tls = this.#o.tls;
+    if (tls) {
+      Object.assign(o, { cert: tls.cert, key: tls.key, ca: tls.ca });
+      o.rejectUnauthorized = tls.rejectUnauthorized ?? true;
+    }
+    return o;
+  }
+
+  #connect(): void {
+    if (this.#stopped) return;
+    const url = this.#o.brokers[this.#index % this.#o.brokers.length]!;
+    this.stats.attempts++;
+    const client = mqtt.connect(url, this.#options());
+    this.#client = client;
+    client.on("error", (err) => this.#o.log?.(`session: ${url}: ${err.message}`));
+    client.once("connect", () => this.#up(client, url));
+    client.on("message", (topic, payload) => this.#message(topic, payload));
+    client.once("close", () => this.#closed(client, url));
+  }
+
+  #closed(client: MqttClient, url: string): void {
+    if (client !== this.#client) return;
+    client.removeAllListeners("message");
+    client.end(true);
+    this.#client = undefined;
+    if (this.#broker) {
+      this.#o.log?.(`session: lost ${url}`);
+      this.#down();
+      this.#o.onDisconnected?.(url);
+    }
+    if (this.#stopped) return;
+    this.#index++;
+    const random = this.#o.random ?? Math.random;
+    const delay = backoffDelay(
+      this.#attempt++,
+      { baseMs: this.#o.backoffBaseMs ?? 250, maxMs: this.#o.backoffMaxMs ?? 30_000 },
+      random,
+    );
+    this.#retry = setTimeout(() => this.#connect(), delay);
+  }
+
+  #up(client: MqttClient, url: string): void {
+    this.#broker = url;
+    this.#attempt = 0;
+    this.stats.connects++;
+    this.#o.log?.(`session: connected to ${url}`);
+    client.subscribe(this.#t.assign(this.#o.nodeId), { qos: 1 });
+    this.#hello(client);
+    this.#o.worker.setOnline(true);
+    const period = this.#o.heartbeatPeriodMs ?? limits.heartbeatPeriodMsDefault;
+    this.#heartbeat = setInterval(() => this.#beat(), period);
+    this.#o.onConnected?.(url);
+  }
+
+  #down(): void {
+    this.#broker = undefined;
+    clearInterval(this.#heartbeat);
+    clearTimeout(this.#flush);
+    this.#heartbeat = undefined;
+    this.#flush = undefined;
+    this.#o.worker.setOnline(false);
+  }
+
+  #hello(client: MqttClient): void {
+    const w = this.#o.worker;
+    // The hello carries every task's current status: it supersedes what was queued offline.
+    this.#pending.clear();
+    const tasks = w.statuses().slice(0, limits.statusBatchItemsMax);
+    const body = {
+      nodeId: this.#o.nodeId,
+      description: this.#o.describe(),
+      assignVersion: w.assignVersion,
+      agentVersion: this.#o.agentVersion,
+      ...(tasks.length > 0 ? { tasks } : {}),
+    };
+    client.publish(this.#t.hello(this.#o.nodeId), Buffer.from(encodeMessage("hello", body)), {
+      qos: 1,
+    });
+  }
+
+  #beat(): void {
+    const c = this.#client;
+    if (!c || !this.#broker) return;
+    const body = {
+      seq: ++this.#seq,
+      load1: loadavg()[0] ?? 0,
+      memoryUsedBytes: totalmem() - freemem(),
+      containers: this.#o.worker.runningCount(),
+      ...diskFree(this.#o.diskPath),
+    };
+    c.publish(this.#t.heartbeat(this.#o.nodeId), Buffer.from(encodeMessage("heartbeat", body)), {
+      qos: 0,
+    });
+  }
+
+  #publishStatus(): void {
+    this.#flush = undefined;
+    const c = this.#client;
+    if (!c || !this.#broker) return;
+    const all = [...this.#pending.values()];
+    this.#pending.clear();
+    for (let at = 0; at < all.length; at += limits.statusBatchItemsMax) {
+      for (const bytes of statusPayloads(all.slice(at, at + limits.statusBatchItemsMax))) {
+        c.publish(this.#t.status(this.#o.nodeId), Buffer.from(bytes), { qos: 1 });
+        this.stats.statusMessages++;
+      }
+    }
+  }
+
+  #message(topic: string, payload: Buffer): void {
+    if (topic !== this.#t.assign(this.#o.nodeId)) return;
+    const d = decodeMessage(payload, "assign");
+    if (!d.ok) {
+      this.stats.badAssignments++;
+      this.#o.log?.(`session: assignment dropped: ${d.error.message}`);
+      return;
+    }
+    const { version, tasks } = d.message;
+    this.#o.worker.setAssignment({ version, tasks });
+  }
+}
+
+function diskFree(path: string | undefined): { diskFreeBytes?: number } {
+  if (!path) return {};
+  try {
+    const s = statfsSync(path);
+    return { diskFreeBytes: s.bavail * s.bsize };
+  } catch {
+    return {};
+  }
+}
+
+/** Status messages for `updates`, halving a batch that does not fit the uplink bound. */
+export function statusPayloads(updates: TaskStatusUpdate[]): Uint8Array[] {
+  if (updates.length === 0) return [];
+  try {
+    return [encodeMessage("status", { updates }, limits.uplinkBytesMax)];
+  } catch (err) {
+    if (updates.length === 1) throw err;
+    const half = Math.ceil(updates.length / 2);
+    return [...statusPayloads(updates.slice(0, half)), ...statusPayloads(updates.slice(half))];
+  }
+}
