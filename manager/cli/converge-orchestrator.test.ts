@@ -23,7 +23,7 @@ test("converge with the real orchestrator: converged, unplaceable, failed update
     const web = await run("service", "create", "--name", "web", "--replicas", "2", "busybox");
     assert.equal(web.code, 0, web.stderr);
     assert.match(web.stdout, /2\/2: running[\s\S]*verify: Service web converged/);
-    const [nvme, broken] = await Promise.all([
+    const [nvme, broken, global] = await Promise.all([
       run(
         "service",
         "create",
@@ -36,6 +36,7 @@ test("converge with the real orchestrator: converged, unplaceable, failed update
         "busybox",
       ),
       run("service", "update", "--image", "broken", "--timeout", "60s", "web"),
+      run("service", "create", "--name", "agent", "--mode", "global", "busybox"),
     ]);
     assert.equal(nvme.code, 1);
     assert.match(nvme.stdout, /1\/1: pending .*: no suitable node \(/);
@@ -44,6 +45,9 @@ test("converge with the real orchestrator: converged, unplaceable, failed update
     assert.equal(broken.code, 1);
     assert.match(broken.stderr, /service web did not converge: update paused due to failure/);
     assert.match(broken.stderr, /\(task \d failed: /);
+    assert.equal(global.code, 0, global.stderr);
+    assert.match(global.stdout, /overall progress: 3 out of 3 tasks/);
+    assert.match(global.stdout, /verify: Service agent converged/);
   } finally {
     clearInterval(timer);
     await s.stop();

@@ -47,7 +47,11 @@ export async function converge(c: CliContext, id: string, o: ConvergeOptions): P
     if (c.io.now() >= deadline || c.signal.aborted) break;
     await sleep(POLL_MS, c.signal);
   }
-  const why = pendingReasons(snap).join("; ") || "tasks are still starting";
+  const why =
+    pendingReasons(snap).join("; ") ||
+    (current(snap).length === 0
+      ? "no task was created (is any node eligible?)"
+      : "tasks are starting");
   const hint = "it keeps converging in the background; watch it with `fleet service ps`";
   if (c.signal.aborted) {
     c.io.err(`Operation continuing in background (${why}); ${hint}`);
@@ -91,7 +95,9 @@ function converged(s: Snapshot): boolean {
   const cur = current(s);
   if (isJob(service))
     return cur.length > 0 && cur.every((t) => t.status.state === TaskState.COMPLETE);
-  const desired = "replicated" in mode ? mode.replicated.replicas : cur.length;
+  // A global service converges once it has tasks (none yet: the orchestrator has not run, or
+  // no node is eligible, which the timeout then reports).
+  const desired = "replicated" in mode ? mode.replicated.replicas : Math.max(1, cur.length);
   return cur.length === desired && cur.every((t) => t.status.state === TaskState.RUNNING);
 }
 

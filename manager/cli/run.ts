@@ -27,7 +27,7 @@ export async function run(argv: readonly string[], io: Io, signal = new AbortCon
 }
 
 function help(io: Io, argv: readonly string[]): number {
-  const words = argv.filter((a) => !a.startsWith("-"));
+  const words = argv.filter((a) => !a.startsWith("-") && a !== "help");
   const group =
     words.length > 0 && commands.some((c) => c.words[0] === words[0]) ? [words[0]!] : [];
   io.out(groupHelp(commands, group));
