@@ -52,9 +52,17 @@ export function handleUplink(ctx: UplinkContext, topic: string, payload: Uint8Ar
     return;
   }
   const m = decoded.message;
-  if (m.type === "hello") onHello(ctx, nodeId, m);
-  else if (m.type === "heartbeat") onHeartbeat(ctx, nodeId);
-  else if (m.type === "status") onStatus(ctx, nodeId, m);
+  switch (m.type) {
+    case "hello":
+      onHello(ctx, nodeId, m);
+      break;
+    case "heartbeat":
+      onHeartbeat(ctx, nodeId);
+      break;
+    case "status":
+      onStatus(ctx, nodeId, m);
+      break;
+  }
 }
 
 /** Registration: create or refresh the node, mark it ready, answer with its assignment, and
