@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Bundles the shipping files with esbuild: dist/fleet.mjs (CLI), dist/manager.mjs (daemon) and
 // dist/edge-agent.mjs (the one file flashed onto boards), each built once its entry exists.
-import { existsSync, mkdirSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -16,17 +16,62 @@ const entries = [
 // dockerode reaches ssh2 (and through it cpu-features), grpc and protobufjs only for ssh
 // transports and BuildKit sessions. fleet talks to the local socket: stub them out.
 const stubbed = ["ssh2", "cpu-features", "@grpc/grpc-js", "@grpc/proto-loader", "protobufjs"];
-const stubPlugin = {
+// The agent (budget 600 KB) also drops what it never uses: MQTT over websockets and SOCKS
+// proxies, browser worker timers, dockerode's build-context tarring (tar-fs, dockerignore).
+const agentStubbed = ["ws", "socks", "worker-timers", "tar-fs", "@balena/dockerignore"];
+const escape = (s) => s.replace(/[/.]/g, "\\$&");
+const stubPlugin = (names) => ({
   name: "stub-unused",
   setup(b) {
-    const filter = new RegExp(
-      `^(${stubbed.map((s) => s.replace(/[/.]/g, "\\$&")).join("|")})(/.*)?$`,
-    );
+    const filter = new RegExp(`^(${names.map(escape).join("|")})(/.*)?$`);
     b.onResolve({ filter }, (args) => ({ path: args.path, namespace: "stub" }));
     b.onLoad({ filter: /.*/, namespace: "stub" }, (args) => ({
       // Loading must succeed (dockerode requires ssh2 eagerly); only using it fails.
       contents: `const fail = () => { throw new Error(${JSON.stringify(`${args.path} is not bundled in fleet`)}); };
 module.exports = new Proxy(fail, { get: (_, key) => (key === "__esModule" ? false : fail) });`,
+      loader: "js",
+    }));
+  },
+});
+
+// Agent-only rewrites: mqtt's browser/websocket transports (./ws, ./wx, ./ali inside
+// mqtt/build/lib/connect) become failing stubs; `debug` a no-op (the agent logs itself);
+// every `readable-stream` copy (mqtt's v3, bl's v4 with its Buffer polyfill) node's own stream.
+const mqttVersion = JSON.parse(
+  readFileSync(join(root, "node_modules/mqtt/package.json"), "utf8"),
+).version;
+const agentPlugin = {
+  name: "agent-slim",
+  setup(b) {
+    b.onResolve({ filter: /^\.\/(ws|wx|ali)$/ }, (args) =>
+      /mqtt[\\/]build[\\/]lib[\\/]connect/.test(args.importer)
+        ? { path: `mqtt-${args.path.slice(2)}`, namespace: "stub" }
+        : undefined,
+    );
+    // mqtt reads only `version` from its package.json; the rest (devDependencies naming aedes)
+    // would land in the bundle.
+    b.onResolve({ filter: /package\.json$/ }, (args) =>
+      /mqtt[\\/]build[\\/]lib/.test(args.importer)
+        ? { path: "mqtt-version", namespace: "agent-shim" }
+        : undefined,
+    );
+    b.onResolve({ filter: /^debug$/ }, () => ({ path: "debug", namespace: "agent-shim" }));
+    b.onResolve({ filter: /^readable-stream$/ }, () => ({
+      path: "stream",
+      namespace: "agent-shim",
+    }));
+    b.onLoad({ filter: /^debug$/, namespace: "agent-shim" }, () => ({
+      contents:
+        "function debug() { const f = () => {}; f.enabled = false; f.extend = debug; return f; }\n" +
+        "module.exports = debug; module.exports.default = debug;",
+      loader: "js",
+    }));
+    b.onLoad({ filter: /^mqtt-version$/, namespace: "agent-shim" }, () => ({
+      contents: `module.exports = { version: ${JSON.stringify(mqttVersion)} };`,
+      loader: "js",
+    }));
+    b.onLoad({ filter: /^stream$/, namespace: "agent-shim" }, () => ({
+      contents: 'module.exports = require("node:stream");',
       loader: "js",
     }));
   },
@@ -60,8 +105,10 @@ for (const e of entries) {
     sourcemap: false,
     legalComments: "none",
     banner: { js: `#!/usr/bin/env node\n${banner}` },
-    external: ["cbor-extract", ...(e.agent ? [] : [])],
-    plugins: [stubPlugin],
+    external: ["cbor-extract"],
+    plugins: e.agent
+      ? [agentPlugin, stubPlugin([...stubbed, ...agentStubbed])]
+      : [stubPlugin(stubbed)],
     logLevel: "warning",
   });
   built++;

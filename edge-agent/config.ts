@@ -1,0 +1,133 @@
+// The agent's configuration: flags over a JSON config file (`--config`, else
+// <data-dir>/agent.json). The identity part (cluster, node id, brokers) is written back to
+// <data-dir>/agent.json so that `run --data-dir D` alone works after the first start.
+// Bad flags or a bad file are a ConfigError saying what to fix; nothing else throws.
+
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { FleetError } from "../core/errors.ts";
+import { isTopicId } from "../core/topics.ts";
+import { atomicWrite } from "./state/state.ts";
+
+export const CONFIG_FILE = "agent.json";
+
+export interface AgentConfig {
+  dataDir: string;
+  clusterId: string;
+  nodeId: string;
+  brokers: string[];
+  hostname: string;
+  labels: Record<string, string>;
+  heartbeatPeriodMs: number;
+  offlineAfterMs: number;
+  pollIntervalMs: number;
+  dockerSocket?: string;
+  tls?: { certFile?: string; keyFile?: string; caFile?: string };
+}
+
+export class ConfigError extends FleetError {
+  constructor(message: string) {
+    super("agent", "bad_config", message, false);
+    this.name = "ConfigError";
+  }
+}
+
+const NUMBERS = ["heartbeat-ms", "offline-after-ms", "poll-ms"] as const;
+const STRINGS = ["data-dir", "cluster", "node-id", "config", "docker-socket", "hostname"];
+const TLS = ["tls-cert", "tls-key", "tls-ca"];
+
+/** Parses `--name value` / `--name=value` flags; repeated --broker and --label accumulate. */
+export function parseFlags(argv: string[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  const known = new Set([...NUMBERS, ...STRINGS, ...TLS, "broker", "label"]);
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith("--")) throw new ConfigError(`unexpected argument ${JSON.stringify(a)}`);
+    const eq = a.indexOf("=");
+    const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
+    if (!known.has(name)) throw new ConfigError(`unknown flag --${name}`);
+    const value = eq > 0 ? a.slice(eq + 1) : argv[++i];
+    if (value === undefined) throw new ConfigError(`--${name} needs a value`);
+    out.set(name, [...(out.get(name) ?? []), value]);
+  }
+  return out;
+}
+
+function readFile(path: string): Record<string, unknown> {
+  try {
+    const v = JSON.parse(readFileSync(path, "utf8"));
+    if (typeof v !== "object" || v === null || Array.isArray(v)) throw new Error("not an object");
+    return v;
+  } catch (err) {
+    throw new ConfigError(`config file ${path}: ${err instanceof Error ? err.message : err}`);
+  }
+}
+
+function labelsOf(list: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const l of list) {
+    const eq = l.indexOf("=");
+    if (eq <= 0) throw new ConfigError(`--label ${JSON.stringify(l)}: expected key=value`);
+    out[l.slice(0, eq)] = l.slice(eq + 1);
+  }
+  return out;
+}
+
+function num(v: unknown, what: string, fallback: number, min: number): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min) throw new ConfigError(`${what}: expected a number >= ${min}`);
+  return n;
+}
+
+/** Resolves the configuration from flags and files. */
+export function loadConfig(argv: string[]): AgentConfig {
+  const f = parseFlags(argv);
+  const one = (k: string) => f.get(k)?.at(-1);
+  const dataDir = one("data-dir");
+  if (!dataDir) throw new ConfigError("--data-dir is required");
+  const path = one("config") ?? join(dataDir, CONFIG_FILE);
+  const file = existsSync(path) ? readFile(path) : {};
+  const str = (k: string, fk: string) =>
+    one(k) ?? (typeof file[fk] === "string" ? (file[fk] as string) : undefined);
+  const clusterId = str("cluster", "clusterId");
+  const nodeId = str("node-id", "nodeId");
+  if (!clusterId || !isTopicId(clusterId)) throw new ConfigError("--cluster: missing or invalid");
+  if (!nodeId || !isTopicId(nodeId)) throw new ConfigError("--node-id: missing or invalid");
+  const brokers = f.get("broker") ?? (Array.isArray(file.brokers) ? file.brokers.map(String) : []);
+  if (brokers.length === 0) throw new ConfigError("--broker URL is required (repeat for failover)");
+  for (const b of brokers) {
+    if (!/^mqtts?:\/\/[^/]+/.test(b))
+      throw new ConfigError(`--broker ${b}: expected mqtt:// or mqtts://`);
+  }
+  const fileLabels = typeof file.labels === "object" && file.labels !== null ? file.labels : {};
+  const config: AgentConfig = {
+    dataDir,
+    clusterId,
+    nodeId,
+    brokers,
+    hostname: str("hostname", "hostname") ?? hostname(),
+    labels: { ...(fileLabels as Record<string, string>), ...labelsOf(f.get("label") ?? []) },
+    heartbeatPeriodMs: num(one("heartbeat-ms") ?? file.heartbeatPeriodMs, "heartbeat", 5000, 100),
+    offlineAfterMs: num(one("offline-after-ms") ?? file.offlineAfterMs, "offline-after", 15_000, 0),
+    pollIntervalMs: num(one("poll-ms") ?? file.pollIntervalMs, "poll", 1000, 50),
+  };
+  const socket = str("docker-socket", "dockerSocket");
+  if (socket) config.dockerSocket = socket;
+  const tls = {
+    certFile: str("tls-cert", "tlsCert"),
+    keyFile: str("tls-key", "tlsKey"),
+    caFile: str("tls-ca", "tlsCa"),
+  };
+  if (tls.certFile || tls.keyFile || tls.caFile) config.tls = JSON.parse(JSON.stringify(tls));
+  return config;
+}
+
+/** Writes the identity and settings back to <data-dir>/agent.json. */
+export function saveConfig(c: AgentConfig): void {
+  const { dataDir: _, ...rest } = c;
+  const file = { ...rest, brokers: c.brokers };
+  mkdirSync(c.dataDir, { recursive: true, mode: 0o700 });
+  atomicWrite(join(c.dataDir, CONFIG_FILE), Buffer.from(`${JSON.stringify(file, null, 2)}\n`));
+}
