@@ -19,11 +19,11 @@ const stubbed = ["ssh2", "cpu-features", "@grpc/grpc-js", "@grpc/proto-loader", 
 // The agent (budget 600 KB) also drops what it never uses: MQTT over websockets and SOCKS
 // proxies, browser worker timers, dockerode's build-context tarring (tar-fs, dockerignore).
 const agentStubbed = ["ws", "socks", "worker-timers", "tar-fs", "@balena/dockerignore"];
-const escape = (s) => s.replace(/[/.]/g, "\\$&");
+const escapeRe = (s) => s.replace(/[/.]/g, "\\$&");
 const stubPlugin = (names) => ({
   name: "stub-unused",
   setup(b) {
-    const filter = new RegExp(`^(${names.map(escape).join("|")})(/.*)?$`);
+    const filter = new RegExp(`^(${names.map(escapeRe).join("|")})(/.*)?$`);
     b.onResolve({ filter }, (args) => ({ path: args.path, namespace: "stub" }));
     b.onLoad({ filter: /.*/, namespace: "stub" }, (args) => ({
       // Loading must succeed (dockerode requires ssh2 eagerly); only using it fails.
