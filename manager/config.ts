@@ -31,6 +31,10 @@ export interface ManagerConfig {
   /** Peer brokers of an external MQTT cluster instead of the embedded mesh. */
   broker?: string;
   labels: Record<string, string>;
+  /** Static bootstrap (as etcd's --initial-cluster): every founder lists all founders. */
+  initialCluster?: Map<number, { host: string; port: number }>;
+  raftId?: number;
+  clusterId?: string;
 }
 
 const KEYS = [
@@ -50,6 +54,9 @@ const KEYS = [
   "forceNewCluster",
   "broker",
   "labels",
+  "initialCluster",
+  "raftId",
+  "clusterId",
 ] as const;
 
 export const USAGE = `usage: fleet-manager --data-dir DIR [--init | --join HOST:PORT --token T] [options]
@@ -69,6 +76,10 @@ export const USAGE = `usage: fleet-manager --data-dir DIR [--init | --join HOST:
   --tick-ms N             Raft tick (default 100)
   --election-ticks N      Raft election timeout in ticks (default 10)
   --force-new-cluster     restart a lone survivor of a lost quorum as a one-member cluster
+  --initial-cluster LIST  found a cluster of several managers at once: ID=HOST:PORT,... (all
+                          founders get the same list, --cluster-id and their own --raft-id)
+  --raft-id N             this manager's Raft id in --initial-cluster
+  --cluster-id ID         the cluster id for --initial-cluster
   --config FILE           a JSON file with any of these settings (camelCase keys)
 `;
 
@@ -105,6 +116,9 @@ export function parseManagerConfig(argv: string[]): ManagerConfig {
     forceNewCluster: values["force-new-cluster"],
     broker: values.broker,
     labels: values.label ? labelsOf(values.label) : undefined,
+    initialCluster: values["initial-cluster"],
+    raftId: num(values["raft-id"]),
+    clusterId: values["cluster-id"],
   };
   const merged = { ...file };
   for (const [k, v] of Object.entries(flags)) if (v !== undefined) merged[k] = v;
@@ -133,6 +147,9 @@ function parseFlags(argv: string[]) {
       broker: { type: "string" },
       label: { type: "string", multiple: true },
       config: { type: "string" },
+      "initial-cluster": { type: "string" },
+      "raft-id": { type: "string" },
+      "cluster-id": { type: "string" },
     },
   });
 }
@@ -200,6 +217,23 @@ function check(o: Record<string, unknown>): ManagerConfig {
   };
   if (joinAddr) config.join = joinAddr;
   if (token) config.token = token;
+  if (o.initialCluster !== undefined) {
+    const members = parseInitialCluster(
+      c.string(o.initialCluster, "initialCluster", { min: 1 }) ?? "",
+    );
+    if (typeof members === "string") c.fail("initialCluster", members);
+    else config.initialCluster = members;
+    const raftId = c.int(o.raftId, "raftId", { min: 1 });
+    if (raftId === undefined) c.fail("raftId", "is required with --initial-cluster");
+    else if (typeof members !== "string" && !members.has(raftId))
+      c.fail("raftId", `${raftId} is not in --initial-cluster`);
+    else config.raftId = raftId;
+    const clusterId = c.string(o.clusterId, "clusterId", { min: 1, max: 64 });
+    if (!clusterId || !/^[a-z0-9][a-z0-9-]*$/.test(clusterId))
+      c.fail("clusterId", "is required with --initial-cluster ([a-z0-9-])");
+    else config.clusterId = clusterId;
+    if (init || joinAddr) c.fail("initialCluster", "excludes --init and --join");
+  }
   const broker = c.string(o.broker, "broker", { min: 1 });
   if (broker) config.broker = broker;
   if (!c.ok) {
@@ -207,4 +241,14 @@ function check(o: Record<string, unknown>): ManagerConfig {
     throw new ConfigError(`invalid configuration:\n${lines}\n\n${USAGE}`);
   }
   return config;
+}
+
+function parseInitialCluster(text: string): Map<number, { host: string; port: number }> | string {
+  const out = new Map<number, { host: string; port: number }>();
+  for (const part of text.split(",").filter(Boolean)) {
+    const m = /^(\d+)=([^:\s]+):(\d+)$/.exec(part);
+    if (!m) return `"${part}" is not ID=HOST:PORT`;
+    out.set(Number(m[1]), { host: m[2]!, port: Number(m[3]) });
+  }
+  return out.size > 0 ? out : "must list at least one member";
 }

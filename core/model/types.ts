@@ -58,7 +58,10 @@ export interface NodeCertificate {
 
 export interface ManagerStatus {
   raftId: string;
+  /** Raft peer address, host:port. */
   addr: string;
+  /** The embedded broker's address (host:port), for agents and the broker mesh. */
+  brokerAddr?: string;
   reachability: Reachability;
   leader: boolean;
 }

@@ -1,0 +1,121 @@
+// What only the leader runs: the dispatcher (node sessions over MQTT) and the orchestrator's
+// control loops. Started when this manager wins leadership, stopped when it loses it. The loops'
+// writes become Raft proposals; the driver steps them on store changes and on their timers.
+
+import { randomBytes } from "node:crypto";
+import { Orchestrator } from "../core/orchestrator/orchestrator.ts";
+import type { StoreAction } from "../core/store/actions.ts";
+import type { Store } from "../core/store/store.ts";
+import type { StoreWriter } from "../core/store/writer.ts";
+import { Dispatcher } from "./dispatcher/dispatcher.ts";
+import { MqttBus } from "./dispatcher/mqtt-bus.ts";
+import type { Logger } from "./log.ts";
+
+export interface LeaderDeps {
+  store: Store;
+  writer: StoreWriter;
+  propose(actions: StoreAction[]): Promise<void>;
+  brokerUrl: string;
+  clusterId: string;
+  managerId: string;
+  log: Logger;
+}
+
+/** The orchestrator, stepped on store changes and timers; its writes go through Raft. */
+class OrchestratorDriver {
+  readonly #orch: Orchestrator;
+  readonly #watch;
+  #timer: NodeJS.Timeout | undefined;
+  #inflight = 0;
+  #stopped = false;
+
+  constructor(private readonly deps: LeaderDeps) {
+    const seed = randomBytes(4).readUInt32LE();
+    const propose = (actions: StoreAction[]) => {
+      this.#inflight++;
+      deps
+        .propose(actions)
+        .catch((err: Error) =>
+          deps.log.debug("orchestrator write not applied", { err: err.message }),
+        )
+        .finally(() => {
+          this.#inflight--;
+          this.#kick(0);
+        });
+    };
+    this.#orch = new Orchestrator(deps.store, { seed, propose });
+    this.#watch = deps.store.watch({ kinds: ["commit"] });
+    void this.#wakeOnChanges();
+    this.#kick(0);
+  }
+
+  async #wakeOnChanges(): Promise<void> {
+    for await (const _ of this.#watch) {
+      if (this.#stopped) return;
+      this.#kick(0);
+    }
+  }
+
+  #kick(delayMs: number): void {
+    if (this.#stopped) return;
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.#step(), delayMs);
+  }
+
+  #step(): void {
+    if (this.#stopped) return;
+    // Wait for our own proposals to apply before stepping on a state that lacks them.
+    if (this.#inflight > 0) return;
+    const now = Date.now();
+    try {
+      this.#orch.step(now);
+    } catch (err) {
+      this.deps.log.error("orchestrator step failed", { err: (err as Error).message });
+    }
+    const next = this.#orch.nextDeadlineMs();
+    if (this.#inflight === 0 && next !== undefined) this.#kick(Math.max(10, next - Date.now()));
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    this.#watch.close();
+    this.#orch.close();
+  }
+}
+
+export class LeaderComponents {
+  #dispatcher: Dispatcher | undefined;
+  #bus: MqttBus | undefined;
+  #orch: OrchestratorDriver | undefined;
+
+  constructor(private readonly deps: LeaderDeps) {}
+
+  async start(): Promise<void> {
+    const { deps } = this;
+    this.#orch = new OrchestratorDriver(deps);
+    this.#bus = await MqttBus.connect({
+      url: deps.brokerUrl,
+      clientId: `fleet-dispatcher-${deps.managerId}`,
+    });
+    this.#dispatcher = new Dispatcher({
+      writer: deps.writer,
+      bus: this.#bus,
+      clusterId: deps.clusterId,
+      managerId: deps.managerId,
+      registerUnknownNodes: true,
+    });
+    await this.#dispatcher.start();
+    deps.log.info("leader components started");
+  }
+
+  async stop(): Promise<void> {
+    this.#orch?.stop();
+    this.#orch = undefined;
+    await this.#dispatcher?.stop().catch(() => {});
+    this.#dispatcher = undefined;
+    await this.#bus?.close().catch(() => {});
+    this.#bus = undefined;
+    this.deps.log.info("leader components stopped");
+  }
+}
