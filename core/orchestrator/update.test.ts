@@ -55,7 +55,7 @@ test("stop-first rolls in batches of `parallelism`, `delayMs` apart, and complet
     () => {
       const tasks = h.tasks("web");
       const fresh = tasks.filter(
-        (t) => t.spec.containerSpec.image === "v2" && t.desiredState <= 512,
+        (t) => t.spec.containerSpec.image === "v2" && t.desiredState <= TaskState.RUNNING,
       );
       const inFlight = fresh.filter((t) => t.status.state !== TaskState.RUNNING).length;
       maxInFlight = Math.max(maxInFlight, inFlight);

@@ -55,7 +55,7 @@ export class Safety {
   }
 
   #fail(what: string): void {
-    if (this.violations.length < 20) this.violations.push(what);
+    if (this.violations.length < 20 && !this.violations.includes(what)) this.violations.push(what);
   }
 
   close(): void {

@@ -4,6 +4,7 @@
 // steps the loops until the store settles. One seed replays the whole run.
 
 import { makeCluster, makeNode, makeService, makeServiceSpec } from "../../model/fixtures.ts";
+import { TaskState } from "../../model/task-state.ts";
 import type { Node, NodeState, Service, ServiceSpec, Task } from "../../model/types.ts";
 import { createRng, type Rng } from "../../rand.ts";
 import { by } from "../../store/indexes.ts";
@@ -172,7 +173,7 @@ export class Harness {
 
   /** Runnable tasks whose agent reports RUNNING. */
   running(serviceId: string): Task[] {
-    return this.runnable(serviceId).filter((t) => t.status.state === 512);
+    return this.runnable(serviceId).filter((t) => t.status.state === TaskState.RUNNING);
   }
 
   /** Slot keys holding a task. */
