@@ -101,12 +101,15 @@ test("service create maps docker's flags onto the spec; ls, ps, inspect, rm", as
     assert.deepEqual(spec.endpointSpec.ports, [
       { protocol: "tcp", publishedPort: 8080, targetPort: 80, publishMode: "host" },
     ]);
-    const [ls, q, inspect, ps] = await Promise.all([
+    const [ls, q, inspect, ps, logs] = await Promise.all([
       run("service", "ls"),
       run("service", "ls", "-q"),
       run("service", "inspect", "web"),
       run("service", "ps", "web"),
+      run("service", "logs", "-f", "web"),
     ]);
+    assert.equal(logs.code, 1);
+    assert.match(logs.stderr, /logs of service web are not available yet/);
     assert.match(ls.stdout, /^ID {13}NAME {3}MODE {9}REPLICAS {15}IMAGE {5}PORTS$/m);
     assert.match(
       ls.stdout,
