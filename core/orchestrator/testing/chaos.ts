@@ -11,7 +11,7 @@ import { createRng, type Rng } from "../../rand.ts";
 import { DISCONNECT_GRACE_LABEL, REBALANCE_LABEL } from "../options.ts";
 import type { AgentFaults } from "./agents.ts";
 import { convergence, Safety } from "./checks.ts";
-import { Harness } from "./harness.ts";
+import { Harness, type HarnessOptions } from "./harness.ts";
 
 const GRACE_MS = 5_000;
 const CHAOS_MS = 60_000;
@@ -186,16 +186,17 @@ function expectSafe(safety: Safety, what: string): void {
   if (safety.violations.length > 0) throw new Error(`${what}: ${safety.violations.join("; ")}`);
 }
 
-export function runLifecycle(seed: number, profile: Profile): void {
+export function runLifecycle(seed: number, profile: Profile, loops?: HarnessOptions["loops"]) {
   const badImages = new Set(["bad"]);
-  const h = new Harness({ seed, nodes: fleetNodes(), faults: { ...profile.agents, badImages } });
+  const faults = { ...profile.agents, badImages };
+  const h = new Harness({ seed, nodes: fleetNodes(), faults, ...(loops ? { loops } : {}) });
   const rng = createRng(seed + 7);
   const safety = new Safety(h.store);
-  const faults = profile.harsh ? [...mildFaults, ...harshFaults] : mildFaults;
+  const chaos = profile.harsh ? [...mildFaults, ...harshFaults] : mildFaults;
   for (const [id, spec] of services()) h.createService(id, spec);
   const end = h.nowMs + CHAOS_MS;
   while (h.nowMs < end) {
-    if (rng.float() < profile.faultRate) faults[rng.int(faults.length)]!(h, rng, safety);
+    if (rng.float() < profile.faultRate) chaos[rng.int(chaos.length)]!(h, rng, safety);
     h.tick();
     safety.check(h.nowMs, 1_000);
   }
