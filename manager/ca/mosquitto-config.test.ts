@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { grants } from "../../core/crypto/acl.ts";
 import { CryptoError } from "../../core/crypto/errors.ts";
 import { mosquittoConfig } from "./mosquitto-config.ts";
 
@@ -55,4 +56,16 @@ test("ids that would inject ACL syntax are refused", () => {
     { clusterId: "c/1" },
   ])
     assert.throws(() => mosquittoConfig({ ...base, ...bad }), CryptoError);
+});
+
+test("the mosquitto patterns are exactly the worker and join grants of core/crypto/acl.ts", () => {
+  const { acl } = mosquittoConfig(base);
+  const patterns = acl.split("\n").filter((l) => l.startsWith("pattern "));
+  const node = grants({ kind: "node", clusterId: "c1", nodeId: "%u", role: "worker" });
+  const join = grants({ kind: "join", clusterId: "c1", requestId: "%c" });
+  const expected = [
+    ...[...node.publish, ...join.publish].map((t) => `pattern write ${t}`),
+    ...[...node.subscribe, ...join.subscribe].map((t) => `pattern read ${t}`),
+  ];
+  assert.deepEqual([...patterns].sort(), expected.sort());
 });
