@@ -56,7 +56,8 @@ if (args.includes("--json")) {
 } else {
   for (const r of results)
     console.log(
-      `${r.curve.padEnd(8)} issue ${r.certsPerSec.toFixed(0)}/s  verify ${r.verifiesPerSec.toFixed(0)}/s  ` +
+      `${r.curve.padEnd(8)} issue ${r.certsPerSec.toFixed(0)}/s  ` +
+        `verify ${r.verifiesPerSec.toFixed(0)}/s  ` +
         `join ${r.joinsPerSec.toFixed(0)}/s  ${r.renewals} renewals ${r.renewSeconds.toFixed(2)} s`,
     );
 }

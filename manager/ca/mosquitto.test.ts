@@ -162,7 +162,7 @@ class Broker {
     ]);
   }
 
-  /** Subscribes, waits for `count` messages (bounded by `waitS` seconds), prints `topic payload`. */
+  /** Subscribes, waits for `count` messages (at most `waitS` s); prints `topic payload`. */
   sub(tls: string[], topics: string[], count: number, waitS = 10): Promise<Run> {
     const t = topics.flatMap((x) => ["-t", x]);
     const args = [
@@ -242,7 +242,7 @@ for (const curve of ["ed25519", "p256"] as const) {
       assert.deepEqual(lines, ["fleet/c1/n/w1/status s1", "fleet/c1/n/w2/status s2"]);
     });
 
-    test("a worker cannot publish on another node's topics (the message never arrives)", async (t) => {
+    test("a worker cannot publish on another node's topics (never arrives)", async (t) => {
       if (!need(t, "mosquitto") || !up) return;
       const w3 = b.identity("w3", "worker").args;
       for (const topic of ["fleet/c1/n/w4/hello", "fleet/c1/n/w4/assign", "fleet/c1/n/w3/assign"])

@@ -95,7 +95,7 @@ async function attempt(
 }
 
 for (const curve of ["ed25519", "p256"] as const) {
-  test(`${curve}: a worker certificate talks to a manager certificate over mutual TLS`, async () => {
+  test(`${curve}: a worker certificate talks to a manager certificate (mTLS)`, async () => {
     const c = cluster("c1", curve);
     const r = await attempt(c.material("m1", "manager"), c.material("w1", "worker"), c.ca);
     assert.deepEqual(r, { ok: true, greeting: "hello worker w1" });
