@@ -3,6 +3,8 @@
 // Run: node --import tsx manager/ca/measure.ts [--renewals N] [--json]
 
 import { randomBytes } from "node:crypto";
+import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { type Curve, generateKeyPair, type KeyPair, keySeedBytes } from "../../core/crypto/keys.ts";
 import { signJoinRequest, signRenewal } from "../../core/crypto/proof.ts";
 import { CertificateAuthority } from "./ca.ts";
@@ -17,7 +19,17 @@ function rate(n: number, fn: (i: number) => void): number {
   return n / (Number(process.hrtime.bigint() - t0) / 1e9);
 }
 
-function measure(curve: Curve, renewals: number) {
+export interface CaCosts {
+  curve: Curve;
+  certsPerSec: number;
+  verifiesPerSec: number;
+  joinsPerSec: number;
+  renewals: number;
+  renewSeconds: number;
+}
+
+/** The CA's costs for one curve; `renewals` nodes renew once each (a bench can wrap this). */
+export function measureCa(curve: Curve, renewals: number): CaCosts {
   const { ca, tokens } = CertificateAuthority.create({ clusterId: "bench", curve });
   const pub = key(curve).publicKey;
   const certsPerSec = rate(300, (i) => ca.issue(`n${i}`, "worker", pub));
@@ -39,25 +51,30 @@ function measure(curve: Curve, renewals: number) {
   return { curve, certsPerSec, verifiesPerSec, joinsPerSec, renewals, renewSeconds };
 }
 
-const args = process.argv.slice(2);
-const renewals = Number(args[args.indexOf("--renewals") + 1]) || 1000;
-const results = (["ed25519", "p256"] as const).map((c) => measure(c, renewals));
-if (args.includes("--json")) {
-  const ed = results[0] as ReturnType<typeof measure>;
-  const renew10kSeconds = (ed.renewSeconds * 10_000) / ed.renewals;
-  console.log(
-    JSON.stringify({
-      bench: "ca",
-      certsPerSec: Math.round(ed.certsPerSec),
-      renew10kSeconds,
-      results,
-    }),
-  );
-} else {
-  for (const r of results)
+function main(args: string[]): void {
+  const renewals = Number(args[args.indexOf("--renewals") + 1]) || 1000;
+  const results = (["ed25519", "p256"] as const).map((c) => measureCa(c, renewals));
+  if (args.includes("--json")) {
+    const ed = results[0] as CaCosts;
+    const renew10kSeconds = (ed.renewSeconds * 10_000) / ed.renewals;
     console.log(
-      `${r.curve.padEnd(8)} issue ${r.certsPerSec.toFixed(0)}/s  ` +
-        `verify ${r.verifiesPerSec.toFixed(0)}/s  ` +
-        `join ${r.joinsPerSec.toFixed(0)}/s  ${r.renewals} renewals ${r.renewSeconds.toFixed(2)} s`,
+      JSON.stringify({
+        bench: "ca",
+        certsPerSec: Math.round(ed.certsPerSec),
+        renew10kSeconds,
+        results,
+      }),
     );
+  } else {
+    for (const r of results)
+      console.log(
+        `${r.curve.padEnd(8)} issue ${r.certsPerSec.toFixed(0)}/s  ` +
+          `verify ${r.verifiesPerSec.toFixed(0)}/s  ` +
+          `join ${r.joinsPerSec.toFixed(0)}/s  ${r.renewals} renewals ${r.renewSeconds.toFixed(2)} s`,
+      );
+  }
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main(process.argv.slice(2));
 }
