@@ -70,7 +70,8 @@ function main(args: string[]): void {
       console.log(
         `${r.curve.padEnd(8)} issue ${r.certsPerSec.toFixed(0)}/s  ` +
           `verify ${r.verifiesPerSec.toFixed(0)}/s  ` +
-          `join ${r.joinsPerSec.toFixed(0)}/s  ${r.renewals} renewals ${r.renewSeconds.toFixed(2)} s`,
+          `join ${r.joinsPerSec.toFixed(0)}/s  ` +
+          `${r.renewals} renewals ${r.renewSeconds.toFixed(2)} s`,
       );
   }
 }
