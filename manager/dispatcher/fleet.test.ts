@@ -86,7 +86,9 @@ test("300 agents over mosquitto: register, heartbeat, assignments, status, DOWN,
   timeout: 180_000,
 }, async (t) => {
   if (!need(t, "mosquitto")) return;
-  const mosq = await startMosquitto();
+  // The broker settings the dispatcher needs (docs/dispatcher.md): room for a burst queued to
+  // its subscription, and no small in-flight window on it.
+  const mosq = await startMosquitto("max_queued_messages 100000\nmax_inflight_messages 0\n");
   const url = `mqtt://127.0.0.1:${mosq.port}`;
   const tp = topics(CLUSTER);
   const sub = subscriber(mosq.port, [tp.eventsFilter, tp.stateFilter]);

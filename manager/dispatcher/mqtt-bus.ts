@@ -51,6 +51,7 @@ export class MqttBus implements Bus {
   /** Waiting publishes, QoS 1 (device-facing) first, each class in order. */
   readonly #waiting: [(() => void)[], (() => void)[]] = [[], []];
   #inflight = 0;
+  #closed = false;
 
   private constructor(rx: MqttClient, tx: MqttClient, opts: MqttBusOptions) {
     this.#rx = rx;
@@ -126,7 +127,10 @@ export class MqttBus implements Bus {
     return { unsubscribe: () => this.#unsubscribe(filter, handler) };
   }
 
+  /** Ends both connections; closing twice is harmless. */
   async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
     this.#handlers.clear();
     await Promise.all([this.#rx.endAsync(), this.#tx.endAsync()]);
   }
