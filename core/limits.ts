@@ -141,8 +141,6 @@ export const limits = {
   statusWriteRetriesMax: 3,
   /** Task changes for one node within this window become one assignment publish. */
   assignmentCoalesceMs: 20,
-  /** Tasks in one node's assignment (the assign message's own bound). */
-  assignmentTasksMax: 10_000,
   /** Per-service retained state (running/desired counts) is republished at most this often. */
   serviceStateCoalesceMs: 1000,
   /** Liveness checks per heartbeat period (a DOWN verdict is late by at most one check). */
