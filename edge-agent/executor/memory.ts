@@ -29,6 +29,8 @@ export class MemoryExecutor implements Executor {
   readonly registry = new Set<string>();
   /** Calls made, by method name, so tests can tell adoption from recreation. */
   readonly calls: Record<string, number> = {};
+  /** Grace periods stop was called with, in order. */
+  readonly stopGraces: number[] = [];
   /** When false, healthchecks stay "starting" until setHealth is called. */
   autoHealth = true;
   readonly #containers = new Map<string, Record_>();
@@ -128,8 +130,9 @@ export class MemoryExecutor implements Executor {
     return new Promise((resolve) => c.waiters.push(resolve));
   }
 
-  async stop(id: string, _graceMs: number): Promise<void> {
+  async stop(id: string, graceMs: number): Promise<void> {
     this.#count("stop");
+    this.stopGraces.push(graceMs);
     this.exit(id, 143);
   }
 

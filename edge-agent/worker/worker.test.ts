@@ -216,3 +216,14 @@ test("after a reboot with no manager, persisted tasks run again", async () => {
   await rebooted.worker.reconcile();
   assert.deepEqual(await first.ex.list({}), [], "back online, the new assignment wins");
 });
+
+test("stops use the task's grace period, also once it left the assignment", async () => {
+  const { ex, worker } = setup();
+  const a = task("a", { ...sleeper, stopGracePeriodMs: 1234 });
+  const b = task("b", { ...sleeper, stopGracePeriodMs: 4321 }, { slot: 2 });
+  worker.setAssignment({ version: 1, tasks: [a, b] });
+  await worker.reconcile();
+  worker.setAssignment({ version: 2, tasks: [{ ...a, desiredState: S.SHUTDOWN }] });
+  await worker.reconcile();
+  assert.deepEqual([...ex.stopGraces].sort(), [1234, 4321]);
+});

@@ -381,9 +381,11 @@ export class Worker {
 
   async #removeOrphan(c: ContainerInfo): Promise<void> {
     try {
-      if (c.state === "running" || c.state === "paused")
-        await this.#o.executor.stop(c.id, ORPHAN_GRACE_MS);
+      const taskId = c.labels[LABEL_TASK_ID] ?? "";
+      const grace = this.#leftGrace.get(taskId) ?? ORPHAN_GRACE_MS;
+      if (c.state === "running" || c.state === "paused") await this.#o.executor.stop(c.id, grace);
       await this.#o.executor.remove(c.id);
+      this.#leftGrace.delete(taskId);
       this.#o.log(`worker: removed container ${c.name} (its task left the assignment)`);
     } catch (err) {
       this.#o.log(`worker: cannot remove ${c.name} (next pass retries): ${String(err)}`);
