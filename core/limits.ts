@@ -184,6 +184,26 @@ export const limits = {
   joinSeenKeysMax: 100_000,
   /** A generated CRL's validity (nextUpdate); brokers refuse every client once it lapses. */
   crlValidityMsDefault: 7 * 24 * 60 * 60 * 1000,
+
+  // Agent (edge-agent/): session, worker, offline autonomy.
+  /** First reconnect delay of an agent's MQTT session; doubles per failure, equal jitter. */
+  agentBackoffBaseMs: 250,
+  /** Longest reconnect delay of an agent's MQTT session (DESIGN §5: cap 30 s). */
+  agentBackoffMaxMs: 30_000,
+  /** An MQTT connection whose CONNACK does not arrive within this is abandoned. */
+  agentConnectTimeoutMs: 5000,
+  /** How often the worker looks at its containers (exits, health) between events. */
+  agentPollIntervalMsDefault: 1000,
+  /** No manager for this long: the agent restarts exited tasks itself (3 missed heartbeats). */
+  agentOfflineAfterMsDefault: 15_000,
+  /** Steps one task may take in one pass (ACCEPTED -> RUNNING is five). */
+  agentStepsPerTaskMax: 8,
+  /** Stop grace for a container whose task's spec is no longer known (swarm's default). */
+  agentOrphanGraceMs: 10_000,
+  /** Pull progress goes into the PREPARING status at most this often. */
+  agentPullProgressIntervalMs: 1000,
+  /** Offline restart times remembered per task (for maxAttempts within a window). */
+  agentRestartHistoryMax: 1000,
 } as const;
 
 function check(ok: boolean, what: string): void {
@@ -240,3 +260,8 @@ check(limits.nodeCertExpiryMsDefault < limits.caCertExpiryMs, "node certs expire
 check(limits.certBackdateMs * 10 < limits.nodeCertExpiryMsMin, "backdating is a small share");
 check(limits.certSerialBytes <= 20, "RFC 5280 §4.1.2.2: serials are at most 20 octets");
 check(limits.certBytesMax * 4 <= limits.pemBytesMax, "a PEM bundle holds a few certificates");
+check(limits.agentBackoffBaseMs <= limits.agentBackoffMaxMs, "agent backoff base <= cap");
+check(
+  limits.agentOfflineAfterMsDefault >= limits.heartbeatPeriodMsDefault * limits.heartbeatMissedMax,
+  "an agent goes autonomous no sooner than its manager would call it down",
+);

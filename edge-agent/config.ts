@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { FleetError } from "../core/errors.ts";
+import { limits } from "../core/limits.ts";
 import { isTopicId } from "../core/topics.ts";
 import { atomicWrite } from "./state/state.ts";
 
@@ -109,9 +110,24 @@ export function loadConfig(argv: string[]): AgentConfig {
     brokers,
     hostname: str("hostname", "hostname") ?? hostname(),
     labels: { ...(fileLabels as Record<string, string>), ...labelsOf(f.get("label") ?? []) },
-    heartbeatPeriodMs: num(one("heartbeat-ms") ?? file.heartbeatPeriodMs, "heartbeat", 5000, 100),
-    offlineAfterMs: num(one("offline-after-ms") ?? file.offlineAfterMs, "offline-after", 15_000, 0),
-    pollIntervalMs: num(one("poll-ms") ?? file.pollIntervalMs, "poll", 1000, 50),
+    heartbeatPeriodMs: num(
+      one("heartbeat-ms") ?? file.heartbeatPeriodMs,
+      "heartbeat",
+      limits.heartbeatPeriodMsDefault,
+      100,
+    ),
+    offlineAfterMs: num(
+      one("offline-after-ms") ?? file.offlineAfterMs,
+      "offline-after",
+      limits.agentOfflineAfterMsDefault,
+      0,
+    ),
+    pollIntervalMs: num(
+      one("poll-ms") ?? file.pollIntervalMs,
+      "poll",
+      limits.agentPollIntervalMsDefault,
+      50,
+    ),
   };
   const socket = str("docker-socket", "dockerSocket");
   if (socket) config.dockerSocket = socket;

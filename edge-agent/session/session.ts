@@ -112,7 +112,7 @@ export class Session implements StatusSink {
       protocolVersion: 4,
       clean: true,
       reconnectPeriod: 0,
-      connectTimeout: this.#o.connectTimeoutMs ?? 5000,
+      connectTimeout: this.#o.connectTimeoutMs ?? limits.agentConnectTimeoutMs,
       keepalive: this.#o.keepaliveSec ?? 30,
       // mqtt-packet otherwise pre-builds 65,536 two-byte Buffers on the first write: ~6 MB of
       // heap, a tenth of the agent's RSS budget, to save an allocation per packet.
@@ -153,7 +153,10 @@ export class Session implements StatusSink {
     const random = this.#o.random ?? Math.random;
     const delay = backoffDelay(
       this.#attempt++,
-      { baseMs: this.#o.backoffBaseMs ?? 250, maxMs: this.#o.backoffMaxMs ?? 30_000 },
+      {
+        baseMs: this.#o.backoffBaseMs ?? limits.agentBackoffBaseMs,
+        maxMs: this.#o.backoffMaxMs ?? limits.agentBackoffMaxMs,
+      },
       random,
     );
     this.#retry = setTimeout(() => this.#connect(), delay);

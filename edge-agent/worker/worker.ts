@@ -4,6 +4,7 @@
 // It never creates tasks (the manager does) and never moves a task's state backwards.
 
 import type { AssignedTask, TaskStatusUpdate } from "../../core/codec/index.ts";
+import { limits } from "../../core/limits.ts";
 import { assertForward, TaskState, type TaskStateValue } from "../../core/model/task-state.ts";
 import {
   type ContainerInfo,
@@ -41,9 +42,9 @@ export interface WorkerOptions {
   log?: (line: string) => void;
 }
 
-const STEPS_PER_TASK_MAX = 8;
-const ORPHAN_GRACE_MS = 10_000;
-const PROGRESS_INTERVAL_MS = 1000;
+const STEPS_PER_TASK_MAX = limits.agentStepsPerTaskMax;
+const ORPHAN_GRACE_MS = limits.agentOrphanGraceMs;
+const PROGRESS_INTERVAL_MS = limits.agentPullProgressIntervalMs;
 
 export class Worker {
   readonly #o: Required<Omit<WorkerOptions, "initial" | "initialTrusted" | "persist">> &
@@ -64,8 +65,8 @@ export class Worker {
   constructor(o: WorkerOptions) {
     this.#o = {
       now: Date.now,
-      pollIntervalMs: 1000,
-      offlineAfterMs: 15_000,
+      pollIntervalMs: limits.agentPollIntervalMsDefault,
+      offlineAfterMs: limits.agentOfflineAfterMsDefault,
       log: () => {},
       ...o,
     };
@@ -329,7 +330,7 @@ export class Worker {
         case "restart": {
           const history = this.#restarts.get(task.id) ?? [];
           history.push(this.#o.now());
-          this.#restarts.set(task.id, history.slice(-1000));
+          this.#restarts.set(task.id, history.slice(-limits.agentRestartHistoryMax));
           await ex.start(containerId!);
           const state = this.#status(task).state as TaskStateValue;
           this.#set(task.id, state, `${step.message}; ${history.length} restart(s) while offline`);
