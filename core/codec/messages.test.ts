@@ -178,7 +178,8 @@ test("property: arbitrary plain data round-trips through storeActions", () => {
       { depthSize: "small" },
       fc.string(),
       fc.integer(),
-      fc.double({ noNaN: true, noDefaultInfinity: true }),
+      // -0 is encoded as the integer 0 (CBOR has one zero for integers).
+      fc.double({ noNaN: true, noDefaultInfinity: true }).map((x) => (x === 0 ? 0 : x)),
       fc.boolean(),
       fc.constant(null),
       fc.array(tie("value"), { maxLength: 4 }),
