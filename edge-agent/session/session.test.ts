@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import mqtt from "mqtt";
-import type { TaskStatusUpdate } from "../../core/codec/index.ts";
+import { encodeMessage, type TaskStatusUpdate } from "../../core/codec/index.ts";
 import { TaskState } from "../../core/model/task-state.ts";
 import { topics } from "../../core/topics.ts";
 import { freePort, need, startMosquitto } from "../../test/support/real.ts";
@@ -146,6 +146,7 @@ test("session: hello, assignment, heartbeats, batched status, failover, resync",
       mgr.hellos[1]!.tasks?.map((u) => u.state),
       [TaskState.RUNNING],
     );
+    await mgr.until("online again", () => worker.online.length >= 3);
     assert.deepEqual(worker.online.slice(0, 3), [true, false, true]);
   } finally {
     await session.stop();
@@ -180,4 +181,39 @@ test("session: with no broker up it retries with growing delays, not a storm", a
   // Four waits of at least 20, 40, 80 and 160 ms (half of each exponential step) came first.
   assert.ok(elapsed >= 300, `5 attempts took only ${elapsed} ms`);
   assert.equal(session.stats.connects, 0);
+});
+
+test("session: a retained assignment alone (no manager answering) does not mean online", async (t) => {
+  if (!need(t, "mosquitto")) return;
+  const mq = await startMosquitto();
+  const url = `mqtt://127.0.0.1:${mq.port}`;
+  const worker = new StubWorker();
+  const session = new Session({
+    clusterId: "c1",
+    nodeId: "n3",
+    brokers: [url],
+    worker,
+    describe: describeNode,
+    agentVersion: "test",
+  });
+  try {
+    const pub = await mqtt.connectAsync(url, { protocolVersion: 4 });
+    const body = encodeMessage("assign", { version: 9, tasks: [] });
+    await pub.publishAsync(topics("c1").assign("n3"), Buffer.from(body), { qos: 1, retain: true });
+    session.start();
+    for (let i = 0; i < 200 && worker.assignVersion !== 9; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    assert.equal(worker.assignVersion, 9, "the retained assignment is applied");
+    assert.deepEqual(worker.online, [], "but no manager answered");
+    await pub.publishAsync(topics("c1").assign("n3"), Buffer.from(body), { qos: 1 });
+    for (let i = 0; i < 200 && worker.online.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    assert.deepEqual(worker.online, [true], "a live assignment is a manager");
+    await pub.endAsync();
+  } finally {
+    await session.stop();
+    await mq.stop();
+  }
 });

@@ -1,7 +1,8 @@
 // The agent's MQTT session: one connection at a time to the first reachable broker of its list,
 // failing over along the list with jittered exponential backoff (cap 30 s). On each connection:
 // subscribe to the node's assign topic, publish hello (last applied assignment version and
-// every task's current status: the resync), then heartbeats. Status changes are batched.
+// every task's current status: the resync), then heartbeats; status changes go out batched.
+// The worker counts as online once a manager answers on the connection, not on connect.
 // It never interprets tasks: assignments go to the worker; bad payloads are dropped and counted.
 
 import { statfsSync } from "node:fs";
@@ -63,6 +64,8 @@ export class Session implements StatusSink {
   #index = 0;
   #attempt = 0;
   #seq = 0;
+  /** A manager answered on this connection (not just a broker with a retained assignment). */
+  #managerSeen = false;
   #stopped = true;
   #retry: NodeJS.Timeout | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
@@ -134,7 +137,7 @@ export class Session implements StatusSink {
     this.#client = client;
     client.on("error", (err) => this.#o.log?.(`session: ${url}: ${err.message}`));
     client.once("connect", () => this.#up(client, url));
-    client.on("message", (topic, payload) => this.#message(topic, payload));
+    client.on("message", (topic, payload, packet) => this.#message(topic, payload, packet.retain));
     client.once("close", () => this.#closed(client, url));
   }
 
@@ -169,7 +172,6 @@ export class Session implements StatusSink {
     this.#o.log?.(`session: connected to ${url}`);
     client.subscribe(this.#t.assign(this.#o.nodeId), { qos: 1 });
     this.#hello(client);
-    this.#o.worker.setOnline(true);
     const period = this.#o.heartbeatPeriodMs ?? limits.heartbeatPeriodMsDefault;
     this.#heartbeat = setInterval(() => this.#beat(), period);
     this.#o.onConnected?.(url);
@@ -177,6 +179,7 @@ export class Session implements StatusSink {
 
   #down(): void {
     this.#broker = undefined;
+    this.#managerSeen = false;
     clearInterval(this.#heartbeat);
     clearTimeout(this.#flush);
     this.#heartbeat = undefined;
@@ -230,7 +233,7 @@ export class Session implements StatusSink {
     }
   }
 
-  #message(topic: string, payload: Buffer): void {
+  #message(topic: string, payload: Buffer, retained: boolean): void {
     if (topic !== this.#t.assign(this.#o.nodeId)) return;
     const d = decodeMessage(payload, "assign");
     if (!d.ok) {
@@ -240,6 +243,12 @@ export class Session implements StatusSink {
     }
     const { version, tasks } = d.message;
     this.#o.worker.setAssignment({ version, tasks });
+    // A live assignment (the answer to our hello, or a change) proves a manager is there; a
+    // retained one only proves the broker is [MQTT-3.3.1-9: live deliveries carry retain 0].
+    if (!retained && !this.#managerSeen) {
+      this.#managerSeen = true;
+      this.#o.worker.setOnline(true);
+    }
   }
 }
 
