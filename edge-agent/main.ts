@@ -8,7 +8,7 @@ import { AGENT_VERSION, startAgent } from "./agent.ts";
 import { ConfigError, loadConfig, saveConfig } from "./config.ts";
 import { DockerExecutor } from "./executor/docker.ts";
 
-const USAGE = `usage: edge-agent run --data-dir D --cluster C --node-id N --broker URL [--broker URL…]
+const USAGE = `usage: edge-agent run --data-dir D --cluster C --node-id N --broker URL [--broker…]
        [--label k=v…] [--config FILE] [--heartbeat-ms MS] [--offline-after-ms MS] [--poll-ms MS]
        [--docker-socket PATH] [--hostname H] [--tls-cert F --tls-key F --tls-ca F]
        edge-agent version`;

@@ -62,7 +62,8 @@ const agentPlugin = {
     }));
     b.onLoad({ filter: /^debug$/, namespace: "agent-shim" }, () => ({
       contents:
-        "function debug() { const f = () => {}; f.enabled = false; f.extend = debug; return f; }\n" +
+        "function debug() {\n  const f = () => {};\n  f.enabled = false;\n  f.extend = debug;\n" +
+        "  return f;\n}\n" +
         "module.exports = debug; module.exports.default = debug;",
       loader: "js",
     }));

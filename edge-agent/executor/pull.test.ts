@@ -31,7 +31,8 @@ async function startRegistry(): Promise<number> {
   const conf = join(dir, "config.yml");
   writeFileSync(
     conf,
-    `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/data\n` +
+    "version: 0.1\nlog:\n  level: error\n" +
+      `storage:\n  filesystem:\n    rootdirectory: ${dir}/data\n` +
       `http:\n  addr: 127.0.0.1:${port}\n`,
   );
   registry = spawn("docker-registry", ["serve", conf], { stdio: "ignore" });

@@ -183,7 +183,7 @@ test("session: with no broker up it retries with growing delays, not a storm", a
   assert.equal(session.stats.connects, 0);
 });
 
-test("session: a retained assignment alone (no manager answering) does not mean online", async (t) => {
+test("session: a retained assignment alone (no manager answers) is not online", async (t) => {
   if (!need(t, "mosquitto")) return;
   const mq = await startMosquitto();
   const url = `mqtt://127.0.0.1:${mq.port}`;

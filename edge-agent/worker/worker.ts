@@ -3,44 +3,23 @@
 // step; this file only executes it). Status changes go to a StatusSink, which batches them.
 // It never creates tasks (the manager does) and never moves a task's state backwards.
 
+export type { StatusSink, WorkerOptions } from "./options.ts";
+
 import type { AssignedTask, TaskStatusUpdate } from "../../core/codec/index.ts";
 import { limits } from "../../core/limits.ts";
 import { assertForward, TaskState, type TaskStateValue } from "../../core/model/task-state.ts";
 import {
   type ContainerInfo,
-  type Executor,
   ExecutorError,
   LABEL_NODE_ID,
   LABEL_TASK_ID,
-  type PullProgress,
 } from "../executor/executor.ts";
-import type { AgentState, Assignment } from "../state/state.ts";
+import type { Assignment } from "../state/state.ts";
+import { ConnectivityTracker } from "./connectivity.ts";
 import { type Connectivity, nextStep, restartVerdict, type Step } from "./decide.ts";
+import type { WorkerOptions } from "./options.ts";
+import { progressMessage } from "./progress.ts";
 import { planTask, SpecError, type TaskPlan } from "./spec.ts";
-
-/** Where status changes go; the MQTT session implements it (batched, queued while offline). */
-export interface StatusSink {
-  report(update: TaskStatusUpdate): void;
-}
-
-export interface WorkerOptions {
-  executor: Executor;
-  nodeId: string;
-  sink: StatusSink;
-  /** What was persisted (last assignment and statuses). */
-  initial?: AgentState;
-  /** Whether `initial` came from a valid file; false keeps unknown containers until a manager
-   * sends an assignment (a lost state file must not remove what runs). */
-  initialTrusted?: boolean;
-  /** Called after changes worth keeping (at most once per pass). */
-  persist?: (state: AgentState) => void;
-  now?: () => number;
-  /** How often containers are looked at (exits, health). */
-  pollIntervalMs?: number;
-  /** No manager for this long: offline autonomy (the agent restarts exited tasks itself). */
-  offlineAfterMs?: number;
-  log?: (line: string) => void;
-}
 
 const STEPS_PER_TASK_MAX = limits.agentStepsPerTaskMax;
 const ORPHAN_GRACE_MS = limits.agentOrphanGraceMs;
@@ -57,8 +36,7 @@ export class Worker {
   /** Grace periods of tasks that left the assignment, for stopping their containers. */
   readonly #leftGrace = new Map<string, number>();
   #dirty = false;
-  #online = false;
-  #lastOnlineAt: number;
+  readonly #link: ConnectivityTracker;
   #timer: NodeJS.Timeout | undefined;
   #passing: Promise<void> | undefined;
 
@@ -73,7 +51,7 @@ export class Worker {
     this.#assignment = o.initial?.assignment ?? { version: 0, tasks: [] };
     for (const s of Object.values(o.initial?.statuses ?? {})) this.#statuses.set(s.taskId, s);
     this.#trusted = o.initialTrusted ?? false;
-    this.#lastOnlineAt = this.#o.now();
+    this.#link = new ConnectivityTracker(this.#o.now, this.#o.offlineAfterMs);
   }
 
   get assignVersion(): number {
@@ -112,15 +90,11 @@ export class Worker {
 
   /** The session says whether a manager is reachable now. */
   setOnline(online: boolean): void {
-    if (this.#online || online) this.#lastOnlineAt = this.#o.now();
-    const changed = online !== this.#online;
-    this.#online = online;
-    if (changed) this.poke();
+    if (this.#link.set(online)) this.poke();
   }
 
   connectivity(): Connectivity {
-    if (this.#online) return "online";
-    return this.#o.now() - this.#lastOnlineAt > this.#o.offlineAfterMs ? "offline" : "unknown";
+    return this.#link.get();
   }
 
   start(): void {
@@ -259,7 +233,14 @@ export class Worker {
       if (!(err instanceof SpecError)) throw err;
     }
     for (let i = 0; i < STEPS_PER_TASK_MAX; i++) {
-      const container = await this.#observe(task, listed).catch(() => undefined);
+      let container: ContainerInfo | undefined;
+      try {
+        container = await this.#observe(task, listed);
+      } catch (err) {
+        // Without seeing the container nothing can be decided; the next pass looks again.
+        this.#o.log(`worker: task ${task.id}: cannot inspect its container: ${String(err)}`);
+        return;
+      }
       const state = this.#status(task).state as TaskStateValue;
       if (!plan && state < TaskState.RUNNING && task.desiredState <= TaskState.RUNNING) {
         this.#set(task.id, TaskState.REJECTED, "invalid spec", { err: this.#specError(task) });
@@ -318,29 +299,41 @@ export class Worker {
           await ex.start(containerId!);
           this.#set(task.id, TaskState.STARTING, "starting");
           return true;
-        case "stop": {
-          await ex.stop(containerId!, plan?.stopGracePeriodMs ?? ORPHAN_GRACE_MS);
-          if (step.after === undefined) return false;
-          const after = await ex.inspect(containerId!);
-          const extra: Partial<TaskStatusUpdate> = {};
-          if (after?.exitCode !== undefined) extra.exitCode = after.exitCode;
-          this.#set(task.id, step.after, step.message, extra);
+        case "stop":
+          await this.#stop(task, plan, containerId!, step);
           return false;
-        }
-        case "restart": {
-          const history = this.#restarts.get(task.id) ?? [];
-          history.push(this.#o.now());
-          this.#restarts.set(task.id, history.slice(-limits.agentRestartHistoryMax));
-          await ex.start(containerId!);
-          const state = this.#status(task).state as TaskStateValue;
-          this.#set(task.id, state, `${step.message}; ${history.length} restart(s) while offline`);
+        case "restart":
+          await this.#restart(task, containerId!, step.message);
           return false;
-        }
       }
     } catch (err) {
       return this.#failed(task, step, err);
     }
     return false;
+  }
+
+  async #stop(
+    task: AssignedTask,
+    plan: TaskPlan | undefined,
+    id: string,
+    step: Extract<Step, { kind: "stop" }>,
+  ): Promise<void> {
+    await this.#o.executor.stop(id, plan?.stopGracePeriodMs ?? ORPHAN_GRACE_MS);
+    if (step.after === undefined) return;
+    const after = await this.#o.executor.inspect(id);
+    const extra: Partial<TaskStatusUpdate> = {};
+    if (after?.exitCode !== undefined) extra.exitCode = after.exitCode;
+    this.#set(task.id, step.after, step.message, extra);
+  }
+
+  /** Offline autonomy: the same container again; the task keeps its id and its state. */
+  async #restart(task: AssignedTask, id: string, message: string): Promise<void> {
+    const history = this.#restarts.get(task.id) ?? [];
+    history.push(this.#o.now());
+    this.#restarts.set(task.id, history.slice(-limits.agentRestartHistoryMax));
+    await this.#o.executor.start(id);
+    const state = this.#status(task).state as TaskStateValue;
+    this.#set(task.id, state, `${message}; ${history.length} restart(s) while offline`);
   }
 
   #failed(task: AssignedTask, step: Step, err: unknown): boolean {
@@ -392,13 +385,4 @@ export class Worker {
       this.#o.log(`worker: cannot remove ${c.name} (next pass retries): ${String(err)}`);
     }
   }
-}
-
-function progressMessage(image: string, p: PullProgress): string {
-  if (p.totalBytes && p.currentBytes !== undefined) {
-    const mb = (n: number) => (n / 1e6).toFixed(1);
-    const pct = Math.floor((100 * p.currentBytes) / p.totalBytes);
-    return `pulling image ${image}: ${pct}% (${mb(p.currentBytes)}/${mb(p.totalBytes)} MB)`;
-  }
-  return `pulling image ${image}: ${p.status}`;
 }
