@@ -222,6 +222,7 @@ export class ManagerDaemon {
           store: this.store,
           writer: this.writer,
           propose: (a) => this.raft.propose(a),
+          settled: () => this.raft.linearizable(),
           brokerUrl: `mqtt://127.0.0.1:${this.broker.port}`,
           clusterId: this.identity.clusterId,
           managerId: this.identity.nodeId,

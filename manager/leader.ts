@@ -15,6 +15,8 @@ export interface LeaderDeps {
   store: Store;
   writer: StoreWriter;
   propose(actions: StoreAction[]): Promise<void>;
+  /** Resolves once this leader's first entry of its term is applied (ReadIndex does that). */
+  settled(): Promise<void>;
   brokerUrl: string;
   clusterId: string;
   managerId: string;
@@ -93,6 +95,17 @@ export class LeaderComponents {
 
   async start(): Promise<void> {
     const { deps } = this;
+    // Act only on a store that holds everything committed before this term: assignment
+    // versions and the loops' decisions must never be based on an older state.
+    for (let i = 0; ; i++) {
+      try {
+        await deps.settled();
+        break;
+      } catch (err) {
+        if (i >= 50) throw err;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
     this.#orch = new OrchestratorDriver(deps);
     this.#bus = await MqttBus.connect({
       url: deps.brokerUrl,

@@ -83,7 +83,7 @@ export function busSuite(make: BusFactory, prefix: string) {
           a.publish(`${prefix}/burst/x`, String(i), { qos: 1, retain: false }),
         ),
       );
-      await until(`${n} messages`, () => got.length >= n, 20_000);
+      await until(`${n} messages`, () => got.length >= n, 60_000);
       assert.deepEqual(
         got,
         Array.from({ length: n }, (_, i) => i),
