@@ -66,6 +66,9 @@ const r = spawnSync(
     "tsx",
     "--test",
     `--test-concurrency=${concurrency}`,
+    // A failed test must not hang the run on handles it left open, nor may any test run forever.
+    "--test-force-exit",
+    "--test-timeout=300000",
     "--test-reporter=spec",
     "--test-reporter-destination=stdout",
     "--test-reporter=tap",

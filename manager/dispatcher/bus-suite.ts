@@ -76,19 +76,22 @@ export function busSuite(make: BusFactory, prefix: string) {
     async burstKeepsOrder() {
       const [a, b] = [await make.client(), await make.client()];
       const got: number[] = [];
-      await b.subscribe(`${prefix}/burst/#`, (_t, p) => got.push(Number(text(p))));
-      const n = 2500; // more than limits.busPublishInflightMax: some wait in the queue
-      await Promise.all(
-        Array.from({ length: n }, (_, i) =>
-          a.publish(`${prefix}/burst/x`, String(i), { qos: 1, retain: false }),
-        ),
-      );
-      await until(`${n} messages`, () => got.length >= n, 60_000);
-      assert.deepEqual(
-        got,
-        Array.from({ length: n }, (_, i) => i),
-      );
-      await Promise.all([a.close(), b.close()]);
+      try {
+        await b.subscribe(`${prefix}/burst/#`, (_t, p) => got.push(Number(text(p))));
+        const n = 2500; // more than limits.busPublishInflightMax: some wait in the queue
+        await Promise.all(
+          Array.from({ length: n }, (_, i) =>
+            a.publish(`${prefix}/burst/x`, String(i), { qos: 1, retain: false }),
+          ),
+        );
+        await until(`${n} messages`, () => got.length >= n, 60_000);
+        assert.deepEqual(
+          got,
+          Array.from({ length: n }, (_, i) => i),
+        );
+      } finally {
+        await Promise.all([a.close(), b.close()]);
+      }
     },
   };
 }
