@@ -207,6 +207,10 @@ export class Session implements StatusSink {
   #beat(): void {
     const c = this.#client;
     if (!c || !this.#broker) return;
+    // Until a manager answers, repeat the hello: it is lost when no leader's dispatcher was
+    // listening yet (a cluster starting, a leader change), and heartbeats from a node the
+    // dispatcher never heard say hello are dropped.
+    if (!this.#managerSeen) this.#hello(c);
     const body = {
       seq: ++this.#seq,
       load1: loadavg()[0] ?? 0,
