@@ -60,8 +60,15 @@ test("elect, accept a service on a follower, and run it on agents attached to a 
   const created = await c.api(follower, "POST", "/v1/services/create", spec("web", 2));
   assert.equal(created.status, 201, JSON.stringify(created.body));
   await running(follower, "web", 2);
-  // The assignment came from the leader's dispatcher, through the broker mesh.
-  assert.ok(agents.every((a) => a.assignmentsReceived > 0));
+  // The tasks run on the simulated agents, whose assignments came from the leader's
+  // dispatcher through the broker mesh (the agents sit on a follower's broker).
+  const tasks = await c.api<{ nodeId: string }[]>(follower, "GET", "/v1/tasks?service=web");
+  const nodes = new Set(tasks.body.map((t) => t.nodeId));
+  for (const n of nodes) {
+    const agent = agents.find((a) => a.nodeId === n);
+    assert.ok(agent, `task on ${n}, one of the agents`);
+    assert.ok(agent.tasks.length > 0 && agent.assignmentsReceived > 0);
+  }
 });
 
 test("SIGKILL of the leader: a new one is elected and writes resume", async () => {
