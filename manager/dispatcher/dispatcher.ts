@@ -210,6 +210,9 @@ export class Dispatcher {
     const { periodMs, missedMax } = liveness.timing;
     const grace = periodMs * Math.max(limits.leaderChangeGracePeriods, missedMax);
     for (const n of nodes) {
+      // A manager has no agent session: Raft membership is its liveness, not heartbeats. (An
+      // agent on the same board registers as a node of its own.)
+      if (n.managerStatus) continue;
       liveness.seed(n.id, n.status.state === "down", now + grace, n.status.lastSeen ?? 0);
     }
   }

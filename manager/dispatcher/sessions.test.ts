@@ -164,3 +164,28 @@ test("stop does not hang on a store write that never commits", async () => {
   await stopped;
   assert.equal(h.dispatcher.stats().running, false);
 });
+
+test("manager nodes are not heartbeat sessions: never marked down by the dispatcher", async () => {
+  const store = new Store();
+  store.update((tx) => {
+    tx.create("clusters", makeCluster("c1"));
+    const m = makeNode("mgr-1", { status: { state: "ready" } });
+    tx.create("nodes", {
+      ...m,
+      spec: { ...m.spec, role: "manager" },
+      managerStatus: {
+        raftId: "1",
+        addr: "127.0.0.1:4242",
+        reachability: "reachable",
+        leader: true,
+      },
+    });
+    tx.create("nodes", makeNode("pi-9", { status: { state: "ready" } }));
+  });
+  const h = harness({ store });
+  await h.dispatcher.start();
+  await h.clock.advance(PERIOD * (limits.leaderChangeGracePeriods + 2));
+  assert.equal(nodeState(h, "mgr-1"), "ready");
+  assert.equal(nodeState(h, "pi-9"), "down", "a silent worker does go down");
+  await h.dispatcher.stop();
+});
