@@ -122,6 +122,8 @@ export class RaftNode {
       listen: opts.listen,
       onMessage: (from, m) => self.#onMessage(from, m),
       onUnreachable: (peer) => self.#onUnreachable(peer),
+      // The leader dials us; its connection closing is the earliest sign that it died.
+      onPeerClosed: (peer) => self.#onLeaderConnectionLost(peer),
       log,
     });
     self.#syncPeers();
@@ -322,6 +324,11 @@ export class RaftNode {
   #onUnreachable(peer: NodeId): void {
     if (this.#stopped || peer !== this.#leader || this.isLeader) return;
     if (this.#transport.peerStatus(peer)?.connected) return; // a full queue, not a lost leader
+    this.#input(() => this.#node.leaderUnreachable());
+  }
+
+  #onLeaderConnectionLost(peer: NodeId): void {
+    if (this.#stopped || peer !== this.#leader || this.isLeader) return;
     this.#input(() => this.#node.leaderUnreachable());
   }
 

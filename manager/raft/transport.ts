@@ -30,6 +30,8 @@ export interface TransportOptions {
   onMessage: (from: number, msg: unknown) => void;
   /** A message to `peer` was dropped or its connection failed: Raft's ReportUnreachable. */
   onUnreachable?: (peer: number, reason: string) => void;
+  /** The connection a peer dialled to us closed (it crashed, rebooted or stopped). */
+  onPeerClosed?: (peer: number) => void;
   log?: (line: string) => void;
   sockets?: SocketFactory;
   /** Jitter source in [0, 1); tests pass a seeded one. */
@@ -197,7 +199,9 @@ export class Transport {
     const old = this.#inboundFrom.get(from);
     this.#inboundFrom.set(from, socket);
     socket.on("close", () => {
-      if (this.#inboundFrom.get(from) === socket) this.#inboundFrom.delete(from);
+      if (this.#inboundFrom.get(from) !== socket) return; // replaced by a newer connection
+      this.#inboundFrom.delete(from);
+      if (!this.#closed) this.#opts.onPeerClosed?.(from);
     });
     if (old && old !== socket) {
       this.#log(`transport: peer ${from} reconnected; closing its previous connection`);
