@@ -114,7 +114,10 @@ export function executorSuite(name: string, setup: SuiteSetup): void {
       assert.equal(await s.executor.wait(id), 3);
       const i = await inState(s, id, (x) => x.state === "exited");
       assert.equal(i.exitCode, 3);
-      assert.ok(i.finishedAt >= i.startedAt);
+      // Docker can stamp a process that exits at once as finished a hair before it records the
+      // start (they come from different events): allow a second of slack, no more.
+      assert.ok(i.startedAt > 0 && i.finishedAt > 0, JSON.stringify(i));
+      assert.ok(i.finishedAt >= i.startedAt - 1000, JSON.stringify(i));
       await s.executor.remove(id);
     });
 
