@@ -49,14 +49,14 @@ export class ManagerDaemon {
     const peers = new Map<number, PeerAddr>(
       id.members.map((m) => [m.raftId, { host: m.host, port: m.port }]),
     );
-    const fresh = !(await hasRaftState(c.dataDir));
     this.raft = await RaftNode.start({
       id: id.raftId,
       dataDir: c.dataDir,
       listen: { host: c.listenAddr, port: c.raftPort },
       store: this.store,
       peers,
-      bootstrap: fresh && (c.init || c.initialCluster) ? [...peers.keys()] : undefined,
+      // Used only when the data dir holds no Raft state yet (RaftNode ignores it otherwise).
+      bootstrap: c.init || c.initialCluster ? [...peers.keys()] : undefined,
       forceNewCluster: c.forceNewCluster,
       tickMs: c.tickMs,
       electionTicks: c.electionTicks,
@@ -202,7 +202,13 @@ export class ManagerDaemon {
       }
     };
     sync();
-    this.#peerWatch = this.store.watch({ tables: ["nodes"] });
+    // Only manager nodes matter here: agents' status writes must not cost a scan each.
+    const isManager = (o: unknown) => (o as Node | undefined)?.managerStatus !== undefined;
+    this.#peerWatch = this.store.watch({
+      tables: ["nodes"],
+      where: (e) =>
+        e.kind !== "commit" && (isManager(e.object) || (e.kind === "update" && isManager(e.old))),
+    });
     void (async () => {
       for await (const _ of this.#peerWatch!) {
         if (this.#stopped) return;
@@ -277,13 +283,4 @@ function managerNode(id: Identity, c: ManagerConfig, now: number): Node {
       leader: false,
     },
   };
-}
-
-async function hasRaftState(dataDir: string): Promise<boolean> {
-  const { readdir } = await import("node:fs/promises");
-  try {
-    return (await readdir(`${dataDir}/raft/wal`)).length > 0;
-  } catch {
-    return false;
-  }
 }

@@ -7,11 +7,11 @@
 // `npm start -- --check` exits 0 once everything converged (1 otherwise): the test of this demo.
 
 import { spawn, spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { ensureBusyboxImage } from "./busybox-image.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const check = process.argv.includes("--check");
@@ -40,22 +40,6 @@ function run(cmd, args, opts = {}) {
 
 function fleet(m1, ...args) {
   return run(process.execPath, [join(root, "dist/fleet.mjs"), "--host", `unix://${m1}`, ...args]);
-}
-
-function ensureImage() {
-  if (run("docker", ["image", "inspect", IMAGE]).status === 0) return;
-  const dir = mkdtempSync(join(tmpdir(), "fleet-demo-rootfs-"));
-  try {
-    mkdirSync(join(dir, "bin"));
-    mkdirSync(join(dir, "tmp"));
-    copyFileSync("/bin/busybox", join(dir, "bin/busybox"));
-    for (const a of ["sh", "sleep", "echo", "httpd", "cat", "ls"])
-      symlinkSync("busybox", join(dir, "bin", a));
-    const r = run("sh", ["-c", `tar -C "${dir}" -c . | docker import - ${IMAGE}`]);
-    if (r.status !== 0) throw new Error(`docker import failed: ${r.stderr}`);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
 }
 
 const AGENTS = ["edge-ssd", "edge-arm64", "edge-plain"];
@@ -105,7 +89,7 @@ async function main() {
   say("building");
   if (run(process.execPath, [join(root, "scripts/build.mjs")], { stdio: "inherit" }).status !== 0)
     throw new Error("build failed");
-  ensureImage();
+  ensureBusyboxImage(IMAGE);
   removeContainers();
   rmSync(state, { recursive: true, force: true });
   const managers = [];

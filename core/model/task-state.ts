@@ -27,6 +27,11 @@ const byValue = new Map<number, TaskStateName>(
   taskStateNames.map((name) => [TaskState[name], name]),
 );
 
+/** The states of a task on its way to running, in order: NEW through RUNNING. */
+export const statesThroughRunning: readonly TaskStateValue[] = taskStateNames
+  .map((name) => TaskState[name])
+  .filter((v) => v <= TaskState.RUNNING);
+
 export function isTaskState(value: unknown): value is TaskStateValue {
   return typeof value === "number" && byValue.has(value);
 }

@@ -5,7 +5,6 @@
 // clock, so a test drives a fake one and a run replays.
 
 import { FleetError } from "../errors.ts";
-import { limits } from "../limits.ts";
 import { createRng, type Rng } from "../rand.ts";
 import { type StoreAction, StoreError } from "../store/actions.ts";
 import type { Store } from "../store/store.ts";
@@ -125,29 +124,21 @@ export abstract class BaseLoop implements ControlLoop {
     });
   }
 
-  /** writeEach through Raft: one chained transaction per group of bounded size. */
+  /** writeEach through Raft: one proposal per bounded group (Store.prepareGroup). */
   private proposeEach<T>(
     items: Iterable<T>,
     fn: (tx: WriteTx, item: T) => void,
     propose: (actions: StoreAction[]) => void,
   ): void {
-    let group = this.store.beginWrite();
-    const flush = () => {
-      const actions = group.actions;
-      if (actions.length > 0) propose(actions);
-      group = this.store.beginWrite();
+    const fns = [...items].map((item) => (tx: WriteTx) => fn(tx, item));
+    const onError = (err: unknown) => {
+      if (!(err instanceof StoreError && err.retryable)) throw err;
     };
-    for (const item of items) {
-      const child = this.store.beginWrite(group);
-      try {
-        fn(child, item);
-        group.merge(child);
-      } catch (err) {
-        if (!(err instanceof StoreError && err.retryable)) throw err;
-      }
-      if (group.touched >= limits.storeBatchActionsMax) flush();
+    for (let i = 0; i < fns.length; ) {
+      const group = this.store.prepareGroup(fns, i, onError);
+      if (group.actions.length > 0) propose(group.actions);
+      i = group.next;
     }
-    flush();
   }
 
   /** A fresh task id: 64 seeded random bits, re-drawn on the (unlikely) clash. */

@@ -5,7 +5,7 @@
 // to place, a node change, a task freeing its node) and never places a task itself.
 
 import { limits } from "../limits.ts";
-import { isActive, TaskState, type TaskStateValue } from "../model/task-state.ts";
+import { isActive, statesThroughRunning, TaskState } from "../model/task-state.ts";
 import type { Service, Task } from "../model/types.ts";
 import { needsScheduling, schedule } from "../scheduler/schedule.ts";
 import type { Plan, SchedulerView } from "../scheduler/view.ts";
@@ -16,16 +16,7 @@ import type { StoreEvent } from "../store/watch.ts";
 import { BaseLoop, type LoopOptions } from "./loop.ts";
 import { isRunnable } from "./tasks.ts";
 
-const VIEW_STATES: readonly TaskStateValue[] = [
-  TaskState.NEW,
-  TaskState.PENDING,
-  TaskState.ASSIGNED,
-  TaskState.ACCEPTED,
-  TaskState.PREPARING,
-  TaskState.READY,
-  TaskState.STARTING,
-  TaskState.RUNNING,
-];
+const VIEW_STATES = statesThroughRunning;
 
 export class SchedulingLoop extends BaseLoop {
   #wanted = false;

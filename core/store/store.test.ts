@@ -6,6 +6,7 @@ import { TaskState } from "../model/task-state.ts";
 import { StoreError } from "./actions.ts";
 import { by } from "./indexes.ts";
 import { Store } from "./store.ts";
+import type { WriteTx } from "./tx.ts";
 
 function seeded(): Store {
   const s = new Store();
@@ -240,4 +241,41 @@ test("batches apply in bounded groups and a throwing callback drops only its wri
   });
   const t0 = s.view((tx) => tx.get("tasks", "t0"))!;
   assert.deepEqual([t0.nodeId, t0.slot], ["a", 99]);
+});
+
+test("prepareGroup: bounded groups, chained reads, a throwing callback drops only its writes", () => {
+  const s = new Store();
+  const n = limits.storeBatchActionsMax + 3;
+  const fns = Array.from({ length: n }, (_, i) => (tx: WriteTx) => {
+    if (i === 1) {
+      // Sees the task the callback before it created, though nothing is applied yet.
+      tx.update("tasks", { ...tx.get("tasks", "t0")!, nodeId: "x" });
+      return;
+    }
+    tx.create("tasks", makeTask(`t${i}`, "s1", { slot: i + 1 }));
+    if (i === 2) throw new Error("boom");
+  });
+  const errors: unknown[] = [];
+  const first = s.prepareGroup(fns, 0, (e) => errors.push(e));
+  assert.equal(errors.length, 1);
+  assert.equal(first.actions.length, limits.storeBatchActionsMax, "bounded by touched objects");
+  assert.ok(first.next < n);
+  assert.deepEqual(
+    s.view((tx) => tx.count("tasks")),
+    0,
+    "nothing applied",
+  );
+  assert.ok(s.apply(first.actions, 1).ok);
+  assert.equal(s.view((tx) => tx.get("tasks", "t0"))!.nodeId, "x");
+  assert.equal(
+    s.view((tx) => tx.get("tasks", "t2")),
+    undefined,
+  );
+  const second = s.prepareGroup(fns, first.next, (e) => errors.push(e));
+  assert.equal(second.next, n);
+  assert.ok(s.apply(second.actions, 2).ok);
+  assert.equal(
+    s.view((tx) => tx.count("tasks")),
+    n - 2,
+  );
 });

@@ -43,6 +43,31 @@ export class Store {
     return new WriteTransaction(this.tables, base);
   }
 
+  /**
+   * Runs `fns` from `start` in one chained transaction (each sees the writes of those before
+   * it) until the group touches limits.storeBatchActionsMax objects: one bounded Raft entry.
+   * A callback that throws drops its own writes and goes to `onError` (which may rethrow).
+   * Returns the group's actions and the index the next group starts at.
+   */
+  prepareGroup(
+    fns: readonly ((tx: WriteTx) => void)[],
+    start: number,
+    onError: (err: unknown) => void,
+  ): { actions: StoreAction[]; next: number } {
+    const group = this.beginWrite();
+    let i = start;
+    for (; i < fns.length && group.touched < limits.storeBatchActionsMax; i++) {
+      const child = this.beginWrite(group);
+      try {
+        fns[i]!(child);
+        group.merge(child);
+      } catch (err) {
+        onError(err);
+      }
+    }
+    return { actions: group.actions, next: i };
+  }
+
   /** Runs a write transaction and returns its actions; the store is unchanged. */
   prepare(fn: (tx: WriteTx) => void): StoreAction[] {
     const tx = new WriteTransaction(this.tables);

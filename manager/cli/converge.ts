@@ -4,7 +4,7 @@
 // paused or rolled back, a task failed for good) or at the timeout, and says why: the task's
 // status message (the scheduler's "no suitable node (…)") or the container's error.
 
-import { TaskState } from "../../core/model/task-state.ts";
+import { statesThroughRunning, TaskState } from "../../core/model/task-state.ts";
 import type { Service } from "../../core/model/types.ts";
 import { CliError } from "./client.ts";
 import type { CliContext } from "./command.ts";
@@ -147,16 +147,7 @@ function pendingReasons(s: Snapshot): string[] {
   return [...out].slice(0, 5);
 }
 
-const STEPS: number[] = [
-  TaskState.NEW,
-  TaskState.PENDING,
-  TaskState.ASSIGNED,
-  TaskState.ACCEPTED,
-  TaskState.PREPARING,
-  TaskState.READY,
-  TaskState.STARTING,
-  TaskState.RUNNING,
-];
+const STEPS: readonly number[] = statesThroughRunning;
 
 function bar(state: number): string {
   const i = STEPS.indexOf(state);

@@ -3,7 +3,6 @@
 // apply time (another write got there first) rejects with "update out of sequence"; callers
 // re-read and retry, exactly as with the API's optimistic concurrency.
 
-import { limits } from "../../core/limits.ts";
 import type { Store } from "../../core/store/store.ts";
 import type { WriteTx } from "../../core/store/tx.ts";
 import type { StoreWriter } from "../../core/store/writer.ts";
@@ -35,20 +34,10 @@ export class RaftWriter implements StoreWriter {
     const inners: ((tx: WriteTx) => void)[] = [];
     fn({ update: (inner) => inners.push(inner) });
     const errors: unknown[] = [];
-    let i = 0;
-    while (i < inners.length) {
-      const group = this.store.beginWrite();
-      for (; i < inners.length && group.touched < limits.storeBatchActionsMax; i++) {
-        const child = this.store.beginWrite(group);
-        try {
-          inners[i]!(child);
-          group.merge(child);
-        } catch (err) {
-          errors.push(err);
-        }
-      }
-      const actions = group.actions;
-      if (actions.length > 0) await this.node.propose(actions);
+    for (let i = 0; i < inners.length; ) {
+      const group = this.store.prepareGroup(inners, i, (err) => errors.push(err));
+      if (group.actions.length > 0) await this.node.propose(group.actions);
+      i = group.next;
     }
     if (errors.length > 0)
       throw new AggregateError(errors, `${errors.length} batched writes failed`);

@@ -3,11 +3,12 @@
 // skips loudly, saying what to install. Tests clean up what they start, by pid and by label.
 
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
+import { ensureBusyboxImage } from "../../scripts/busybox-image.mjs";
 
 export type Part = "docker" | "mosquitto" | "busybox";
 
@@ -77,37 +78,7 @@ export function freePort(): Promise<number> {
 
 /** Builds the busybox test image with `docker import` (no registry is reachable). Idempotent. */
 export function ensureTestImage(): string {
-  if (ok("docker", ["image", "inspect", TEST_IMAGE])) return TEST_IMAGE;
-  const root = mkdtempSync(join(tmpdir(), "fleet-rootfs-"));
-  try {
-    mkdirSync(join(root, "bin"));
-    mkdirSync(join(root, "tmp"));
-    copyFileSync("/bin/busybox", join(root, "bin/busybox"));
-    for (const applet of [
-      "sh",
-      "ls",
-      "echo",
-      "sleep",
-      "cat",
-      "true",
-      "false",
-      "wget",
-      "nc",
-      "httpd",
-      "test",
-    ]) {
-      symlinkSync("busybox", join(root, "bin", applet));
-    }
-    const r = spawnSync(
-      "sh",
-      ["-c", `tar -C "${root}" -c . | docker import -c 'CMD ["/bin/sh"]' - ${TEST_IMAGE}`],
-      { encoding: "utf8", timeout: 60_000 },
-    );
-    if (r.status !== 0) throw new Error(`docker import failed: ${r.stderr}`);
-    return TEST_IMAGE;
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
+  return ensureBusyboxImage(TEST_IMAGE);
 }
 
 /** Removes every container carrying the test label (and a given value, if any). */
