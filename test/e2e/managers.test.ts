@@ -46,6 +46,17 @@ async function running(id: number, name: string, want: number) {
 
 test("elect, accept a service on a follower, and run it on agents attached to a follower's broker", async () => {
   const leader = await c.leader(60_000);
+  // The brokers join their mesh once every manager has registered in the store; an agent's
+  // hello sent before that reaches no dispatcher (real agents repeat it; these simulated ones
+  // say it once).
+  await c.waitFor(
+    "three managers registered",
+    async () => {
+      const r = await c.api<{ managerStatus?: unknown }[]>(leader, "GET", "/v1/nodes");
+      return r.body.filter((n) => n.managerStatus).length === 3 ? true : undefined;
+    },
+    60_000,
+  );
   const follower = [1, 2, 3].find((id) => id !== leader)!;
   const m = c.members.get(follower)!;
   for (const n of ["edge-1", "edge-2"]) {
