@@ -41,14 +41,24 @@ test("a config file under flags", () => {
 test("every problem at once, naming the setting", () => {
   assert.throws(
     () =>
-      parseManagerConfig(["--init", "--join", "nohost", "--raft-port", "99999", "--tick-ms", "x"]),
+      parseManagerConfig([
+        "--init",
+        "--join",
+        "FLT1-x",
+        "--join-addr",
+        "nohost",
+        "--raft-port",
+        "99999",
+        "--tick-ms",
+        "x",
+      ]),
     (e: unknown) => {
       assert.ok(e instanceof ConfigError);
       for (const want of [
         "dataDir: is required",
         "join: --init and --join exclude each other",
-        "token: is required with --join",
-        "join: must be HOST:PORT",
+        'joinAddr: "nohost" is not HOST:PORT',
+        "joinAddr: is required with --join",
         "raftPort: must be at most 65535",
         "tickMs: must be a positive integer",
       ]) {
@@ -58,4 +68,41 @@ test("every problem at once, naming the setting", () => {
     },
   );
   assert.throws(() => parseManagerConfig(["--bogus"]), /Unknown option '--bogus'/);
+});
+
+test("--initial-cluster requires --insecure; --insecure requires loopback addresses", () => {
+  const base = ["--data-dir", "/tmp/m", "--raft-id", "1", "--cluster-id", "c1"];
+  assert.throws(
+    () => parseManagerConfig([...base, "--initial-cluster", "1=127.0.0.1:4000"]),
+    /initialCluster: requires --insecure/,
+  );
+  const c = parseManagerConfig([...base, "--initial-cluster", "1=127.0.0.1:4000", "--insecure"]);
+  assert.equal(c.insecure, true);
+  assert.throws(
+    () => parseManagerConfig([...base, "--initial-cluster", "1=10.0.0.1:4000", "--insecure"]),
+    /member 1 at 10.0.0.1: --insecure allows loopback only/,
+  );
+  assert.throws(
+    () =>
+      parseManagerConfig(["--data-dir", "/d", "--init", "--insecure", "--listen-addr", "0.0.0.0"]),
+    /listenAddr: 0.0.0.0 is not a loopback address/,
+  );
+  assert.throws(
+    () => parseManagerConfig(["--data-dir", "/d", "--init", "--ca-curve", "rsa"]),
+    /caCurve: must be ed25519 or p256/,
+  );
+  const j = parseManagerConfig([
+    "--data-dir",
+    "/d",
+    "--join",
+    "FLT1-abc",
+    "--join-addr",
+    "127.0.0.1:1883",
+    "--join-addr",
+    "127.0.0.2:1884",
+  ]);
+  assert.deepEqual(
+    [j.join, j.joinAddrs, j.insecure],
+    ["FLT1-abc", ["127.0.0.1:1883", "127.0.0.2:1884"], false],
+  );
 });

@@ -12,9 +12,14 @@ export interface ManagerConfig {
   dataDir: string;
   /** Create a new cluster with this manager as its only member. */
   init: boolean;
-  /** Join an existing cluster through this manager's API (`host:port`). */
+  /** Join an existing cluster with this manager join token (FLT1-…). */
   join?: string;
-  token?: string;
+  /** Brokers (HOST:PORT) of the cluster to send the join request to (with --join). */
+  joinAddrs: string[];
+  /** Development and tests only: plain TCP everywhere, loopback addresses only. */
+  insecure: boolean;
+  /** Root CA key curve for --init. */
+  caCurve: "ed25519" | "p256";
   hostname: string;
   /** The address peers and agents use to reach this manager. */
   advertiseAddr: string;
@@ -41,7 +46,9 @@ const KEYS = [
   "dataDir",
   "init",
   "join",
-  "token",
+  "joinAddr",
+  "insecure",
+  "caCurve",
   "hostname",
   "advertiseAddr",
   "listenAddr",
@@ -59,12 +66,16 @@ const KEYS = [
   "clusterId",
 ] as const;
 
-export const USAGE = `usage: fleet-manager --data-dir DIR [--init | --join HOST:PORT --token T] [options]
+export const USAGE = `usage: fleet-manager --data-dir DIR [--init | --join TOKEN --join-addr HOST:PORT] [options]
 
   --data-dir DIR          where this manager keeps its state (required)
-  --init                  create a new cluster with this manager as its first member
-  --join HOST:PORT        join the cluster of the manager whose API listens there
-  --token T               the manager join token (with --join)
+  --init                  create a new cluster (root CA, join tokens) with this manager as its
+                          first member
+  --ca-curve C            root CA key curve with --init: ed25519 (default) or p256
+  --join TOKEN            join a cluster with a manager join token (\`fleet join-token manager\`)
+  --join-addr HOST:PORT   a broker of that cluster (repeatable; with --join)
+  --insecure              development and tests only: plain TCP for broker, Raft and API, no
+                          client certificates; refused unless every address is loopback
   --advertise-addr ADDR   address other managers and agents use (default: --listen-addr)
   --listen-addr ADDR      address to listen on (default 127.0.0.1)
   --raft-port N           Raft peer port (default 4242)
@@ -77,7 +88,8 @@ export const USAGE = `usage: fleet-manager --data-dir DIR [--init | --join HOST:
   --election-ticks N      Raft election timeout in ticks (default 10)
   --force-new-cluster     restart a lone survivor of a lost quorum as a one-member cluster
   --initial-cluster LIST  found a cluster of several managers at once: ID=HOST:PORT,... (all
-                          founders get the same list, --cluster-id and their own --raft-id)
+                          founders get the same list, --cluster-id and their own --raft-id);
+                          requires --insecure (secure clusters are founded with init + join)
   --raft-id N             this manager's Raft id in --initial-cluster
   --cluster-id ID         the cluster id for --initial-cluster
   --config FILE           a JSON file with any of these settings (camelCase keys)
@@ -103,7 +115,9 @@ export function parseManagerConfig(argv: string[]): ManagerConfig {
     dataDir: values["data-dir"],
     init: values.init,
     join: values.join,
-    token: values.token,
+    joinAddr: values["join-addr"],
+    insecure: values.insecure,
+    caCurve: values["ca-curve"],
     hostname: values.hostname,
     advertiseAddr: values["advertise-addr"],
     listenAddr: values["listen-addr"],
@@ -133,7 +147,9 @@ function parseFlags(argv: string[]) {
       "data-dir": { type: "string" },
       init: { type: "boolean" },
       join: { type: "string" },
-      token: { type: "string" },
+      "join-addr": { type: "string", multiple: true },
+      insecure: { type: "boolean" },
+      "ca-curve": { type: "string" },
       hostname: { type: "string" },
       "advertise-addr": { type: "string" },
       "listen-addr": { type: "string" },
@@ -193,15 +209,22 @@ function check(o: Record<string, unknown>): ManagerConfig {
   const dataDir = c.string(o.dataDir, "dataDir", { min: 1 });
   if (o.dataDir === undefined) c.fail("dataDir", "is required (--data-dir DIR)");
   const init = c.bool(o.init, "init") ?? false;
-  const joinAddr = c.string(o.join, "join", { min: 1 });
-  const token = c.string(o.token, "token", { min: 1 });
-  if (init && joinAddr) c.fail("join", "--init and --join exclude each other");
-  if (joinAddr && !token) c.fail("token", "is required with --join");
-  if (joinAddr && !/^[^:\s]+:\d+$/.test(joinAddr)) c.fail("join", "must be HOST:PORT");
+  const token = c.string(o.join, "join", { min: 1 });
+  const joinAddrs = joinAddrList(c, o.joinAddr);
+  if (init && token) c.fail("join", "--init and --join exclude each other");
+  if (token && joinAddrs.length === 0)
+    c.fail("joinAddr", "is required with --join (a broker of the cluster, HOST:PORT)");
+  if (!token && joinAddrs.length > 0) c.fail("joinAddr", "only makes sense with --join TOKEN");
+  const insecure = c.bool(o.insecure, "insecure") ?? false;
+  const caCurve = o.caCurve ?? "ed25519";
+  if (caCurve !== "ed25519" && caCurve !== "p256") c.fail("caCurve", "must be ed25519 or p256");
   const listenAddr = c.string(o.listenAddr, "listenAddr", { min: 1 }) ?? "127.0.0.1";
   const config: ManagerConfig = {
     dataDir: resolve(dataDir ?? "."),
     init,
+    joinAddrs,
+    insecure,
+    caCurve: caCurve === "p256" ? "p256" : "ed25519",
     hostname: c.string(o.hostname, "hostname", { min: 1, max: 253 }) ?? hostname(),
     advertiseAddr: c.string(o.advertiseAddr, "advertiseAddr", { min: 1 }) ?? listenAddr,
     listenAddr,
@@ -215,8 +238,7 @@ function check(o: Record<string, unknown>): ManagerConfig {
     forceNewCluster: c.bool(o.forceNewCluster, "forceNewCluster") ?? false,
     labels: typeof o.labels === "object" ? (c.labels(o.labels, "labels") ?? {}) : {},
   };
-  if (joinAddr) config.join = joinAddr;
-  if (token) config.token = token;
+  if (token) config.join = token;
   if (o.initialCluster !== undefined) {
     const members = parseInitialCluster(
       c.string(o.initialCluster, "initialCluster", { min: 1 }) ?? "",
@@ -232,7 +254,28 @@ function check(o: Record<string, unknown>): ManagerConfig {
     if (!clusterId || !/^[a-z0-9][a-z0-9-]*$/.test(clusterId))
       c.fail("clusterId", "is required with --initial-cluster ([a-z0-9-])");
     else config.clusterId = clusterId;
-    if (init || joinAddr) c.fail("initialCluster", "excludes --init and --join");
+    if (init || token) c.fail("initialCluster", "excludes --init and --join");
+    if (!insecure)
+      c.fail(
+        "initialCluster",
+        "requires --insecure (static bootstrap is for development; secure clusters are " +
+          "founded with --init and grown with --join)",
+      );
+    if (typeof members !== "string")
+      for (const [id, m] of members)
+        if (insecure && !isLoopback(m.host))
+          c.fail("initialCluster", `member ${id} at ${m.host}: --insecure allows loopback only`);
+  }
+  if (insecure) {
+    for (const [k, v] of [
+      ["listenAddr", config.listenAddr],
+      ["advertiseAddr", config.advertiseAddr],
+    ] as const)
+      if (!isLoopback(v))
+        c.fail(k, `${v} is not a loopback address: --insecure is for development on 127.0.0.1`);
+    for (const a of joinAddrs)
+      if (!isLoopback(a.slice(0, a.lastIndexOf(":"))))
+        c.fail("joinAddr", `${a}: --insecure allows loopback addresses only`);
   }
   const broker = c.string(o.broker, "broker", { min: 1 });
   if (broker) config.broker = broker;
@@ -241,6 +284,23 @@ function check(o: Record<string, unknown>): ManagerConfig {
     throw new ConfigError(`invalid configuration:\n${lines}\n\n${USAGE}`);
   }
   return config;
+}
+
+/** 127.0.0.0/8, ::1 and localhost: the only addresses plain TCP may use. */
+export function isLoopback(host: string): boolean {
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || host === "::1" || host === "localhost";
+}
+
+function joinAddrList(c: Checker, v: unknown): string[] {
+  if (v === undefined) return [];
+  const list = Array.isArray(v) ? v : [v];
+  const out: string[] = [];
+  for (const a of list) {
+    if (typeof a !== "string" || !/^[^:\s]+:\d{1,5}$/.test(a))
+      c.fail("joinAddr", `${JSON.stringify(a)} is not HOST:PORT`);
+    else out.push(a);
+  }
+  return out;
 }
 
 function parseInitialCluster(text: string): Map<number, { host: string; port: number }> | string {

@@ -42,6 +42,10 @@ export class ManagerDaemon {
 
   async start(): Promise<void> {
     const c = this.config;
+    if (!c.insecure)
+      throw new Error(
+        "secure transports not available in this build yet: start with --insecure (loopback only)",
+      );
     await mkdir(c.dataDir, { recursive: true });
     this.identity = await this.#identity();
     const { identity: id } = this;

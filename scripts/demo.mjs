@@ -112,6 +112,7 @@ async function main() {
       String(m.i),
       "--cluster-id",
       "demo",
+      "--insecure",
       "--raft-port",
       String(m.raft),
       "--broker-port",

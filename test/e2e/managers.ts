@@ -58,6 +58,7 @@ export class Managers {
       String(id),
       "--cluster-id",
       this.clusterId,
+      "--insecure",
       ...extra,
     );
     m.log = "";
