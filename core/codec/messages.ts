@@ -74,9 +74,23 @@ const schemas = {
     proof: s.bytes(512, 32),
     description: nodeDescription,
   }),
+  // The answer on `join/<req>/resp`. Optional fields, all additive: the cluster id and role the
+  // certificate names, broker URLs (mqtts://host:port) the node may use, for managers their raft
+  // id and the current members; `retry` marks a refusal worth retrying (no leader, CA busy).
   joinResponse: s.object(
     { ok: s.bool() },
-    { nodeId: id, certPem: s.string(16_384), caPem: s.string(65_536), error: s.string(1024) },
+    {
+      nodeId: id,
+      certPem: s.string(16_384),
+      caPem: s.string(65_536),
+      error: s.string(1024),
+      clusterId: id,
+      role: s.oneOf(["worker", "manager"]),
+      brokers: s.array(s.string(256, 1), 64),
+      raftId: s.int(1),
+      members: s.array(s.plain(), 64),
+      retry: s.bool(),
+    },
   ),
   gossip: s.object({
     keyId: s.int(),
@@ -152,7 +166,19 @@ export interface MessageBodies {
     proof: Uint8Array;
     description: WireNodeDescription;
   };
-  joinResponse: { ok: boolean; nodeId?: string; certPem?: string; caPem?: string; error?: string };
+  joinResponse: {
+    ok: boolean;
+    nodeId?: string;
+    certPem?: string;
+    caPem?: string;
+    error?: string;
+    clusterId?: string;
+    role?: "worker" | "manager";
+    brokers?: string[];
+    raftId?: number;
+    members?: unknown[];
+    retry?: boolean;
+  };
   gossip: { keyId: number; nonce: Uint8Array; sealed: Uint8Array };
   storeActions: { actions: unknown[]; requestId?: string };
   storeSnapshot: { index: number; tables: unknown };
