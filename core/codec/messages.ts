@@ -76,7 +76,8 @@ const schemas = {
   }),
   // The answer on `join/<req>/resp`. Optional fields, all additive: the cluster id and role the
   // certificate names, broker URLs (mqtts://host:port) the node may use, for managers their raft
-  // id and the current members; `retry` marks a refusal worth retrying (no leader, CA busy).
+  // id and the current members; on a refusal `code` is the CA's error code (CryptoError codes
+  // such as "wrong-token") and `retry` marks one worth retrying (no leader, CA busy).
   joinResponse: s.object(
     { ok: s.bool() },
     {
@@ -84,6 +85,7 @@ const schemas = {
       certPem: s.string(16_384),
       caPem: s.string(65_536),
       error: s.string(1024),
+      code: s.string(64, 1),
       clusterId: id,
       role: s.oneOf(["worker", "manager"]),
       brokers: s.array(s.string(256, 1), 64),
@@ -172,6 +174,7 @@ export interface MessageBodies {
     certPem?: string;
     caPem?: string;
     error?: string;
+    code?: string;
     clusterId?: string;
     role?: "worker" | "manager";
     brokers?: string[];
