@@ -93,6 +93,8 @@ export const limits = {
   brokerDrainTimeoutMs: 30_000,
   /** Retained topics held; a retained publish on a new topic past this is delivered, not kept. */
   brokerRetainedTopicsMax: 200_000,
+  /** A TLS handshake (broker, Raft transport, API) not finished within this is cut. */
+  tlsHandshakeTimeoutMs: 10_000,
   /** Bytes the mesh envelope adds to a forwarded payload, at most (origin id included). */
   meshEnvelopeBytesMax: 512,
   /** QoS 1 messages sent to one peer and not yet acknowledged. */
@@ -182,6 +184,12 @@ export const limits = {
   revokedSerialsMax: 1_000_000,
   /** Public keys remembered from recent joins, to refuse a replayed join request. */
   joinSeenKeysMax: 100_000,
+  /** Joined public-key hashes kept in the cluster object (store-backed replay check). */
+  joinedKeysStoredMax: 2048,
+  /** A joining node waits this long for the CA's answer on one manager before trying the next. */
+  joinResponseTimeoutMsDefault: 10_000,
+  /** Rounds over the manager list a join makes (jittered backoff between) before giving up. */
+  joinRoundsDefault: 4,
   /** A generated CRL's validity (nextUpdate); brokers refuse every client once it lapses. */
   crlValidityMsDefault: 7 * 24 * 60 * 60 * 1000,
 

@@ -1,10 +1,13 @@
 // HTTP/1.1 transport of the API: reads a bounded body, hands plain data to the router, writes
-// JSON or a server-sent event stream. `createHttpServer` is the one place a listening server is
-// made, so the mTLS listener (security work) replaces it here and nowhere else.
+// JSON or a server-sent event stream. `createHttpServer` is the one place an HTTP server is
+// made; `listenTls` puts it behind a mutual-TLS listener (the TCP port in secure mode).
 
 import { chmodSync, existsSync, unlinkSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { connect } from "node:net";
+import type { Server as TlsServer } from "node:tls";
+import type { TlsMaterial } from "../ca/tls.ts";
+import { openTlsListener, peerCertificateDer } from "../tls-server.ts";
 import { ApiError } from "./errors.ts";
 import { apiLimits } from "./limits.ts";
 import type { ApiRequest, ApiResponse, EventSink } from "./router.ts";
@@ -111,6 +114,47 @@ async function stream(res: ServerResponse, run: (sink: EventSink) => Promise<voi
     clearInterval(keepalive);
     sink.end();
   }
+}
+
+/** Mutual TLS for the API's TCP port (manager/secure.ts apiTls). */
+export interface ApiTls {
+  /** This manager's material, read at each connection (renewal swaps it). */
+  material: () => TlsMaterial;
+  /** Checks a client's certificate (admin or manager of this cluster); throws to refuse. */
+  checkPeer: (certDer: Uint8Array) => void;
+  onRefused?: (reason: string, remoteAddress: string | undefined) => void;
+}
+
+/**
+ * Serves `server` behind a TLS 1.3 listener that requires a client certificate passing
+ * `checkPeer`; only then does the connection reach HTTP. Close the returned server to stop.
+ */
+export function listenTls(
+  server: Server,
+  where: { host: string; port: number },
+  tls: ApiTls,
+): Promise<TlsServer> {
+  const refused = (why: string, remote: string | undefined) => tls.onRefused?.(why, remote);
+  return openTlsListener(
+    {
+      ...where,
+      material: tls.material,
+      requireCert: true,
+      onHandshakeError: (err, remote) => refused(`handshake: ${err.message}`, remote),
+    },
+    (socket) => {
+      const der = peerCertificateDer(socket);
+      try {
+        if (!der) throw new Error("no certificate");
+        tls.checkPeer(der);
+      } catch (err) {
+        refused(`client certificate: ${(err as Error).message}`, socket.remoteAddress);
+        socket.destroy();
+        return;
+      }
+      server.emit("connection", socket);
+    },
+  );
 }
 
 /** Refuses to take over a socket another live process serves; removes a stale one. */

@@ -1,15 +1,23 @@
 // The manager's API server: one route table served on a unix socket (created 0600) and,
-// optionally, a TCP address (mTLS arrives with the security work, in http.ts). The daemon builds
-// it from its ManagerContext and starts and stops it with the manager:
+// optionally, a TCP address: mutual TLS with admin or manager certificates in secure mode
+// (`tcp.tls`, from manager/secure.ts apiTls), plain HTTP only in insecure mode. The daemon
+// builds it from its ManagerContext and starts and stops it with the manager:
 //
-//   const api = new ApiServer(ctx, { socketPath, tcp: { host, port }, tokens });
+//   const api = new ApiServer(ctx, { socketPath, tcp: { host, port, tls }, tokens });
 //   const where = await api.start();   ...   await api.stop();
 
 import type { Server } from "node:http";
 import type { ManagerContext } from "../context.ts";
 import { clusterRoutes } from "./cluster.ts";
 import { EventHub, eventRoutes } from "./events.ts";
-import { clearStaleSocket, createHttpServer, listen, restrictSocket } from "./http.ts";
+import {
+  type ApiTls,
+  clearStaleSocket,
+  createHttpServer,
+  listen,
+  listenTls,
+  restrictSocket,
+} from "./http.ts";
 import type { LogSource } from "./logs.ts";
 import { nodeRoutes } from "./nodes.ts";
 import { type ApiRequest, type ApiResponse, type Route, Router } from "./router.ts";
@@ -20,8 +28,8 @@ import type { TokenSource } from "./tokens.ts";
 export interface ApiServerOptions {
   /** Unix socket path (the data dir's `fleet.sock`). */
   socketPath?: string;
-  /** TCP listener for remote operators; port 0 picks a free one. */
-  tcp?: { host: string; port: number };
+  /** TCP listener for remote operators; port 0 picks a free one. With `tls`, mutual TLS. */
+  tcp?: { host: string; port: number; tls?: ApiTls };
   /** Join tokens; without one, /v1/join-tokens answers 501. */
   tokens?: TokenSource;
   /** Service logs; without one, /v1/services/{id}/logs answers 501. */
@@ -52,6 +60,8 @@ export class ApiServer {
   readonly #router: Router<ApiServices>;
   readonly #options: ApiServerOptions;
   readonly #servers: Server[] = [];
+  /** TLS listeners in front of an HTTP server (closed with it). */
+  readonly #listeners: { close(cb: () => void): unknown }[] = [];
   readonly #ctx: ManagerContext;
 
   constructor(ctx: ManagerContext, options: ApiServerOptions = {}) {
@@ -84,8 +94,11 @@ export class ApiServer {
       if (tcp !== undefined) {
         const server = createHttpServer(handler);
         this.#servers.push(server);
-        await listen(server, tcp);
-        const addr = server.address();
+        const where = { host: tcp.host, port: tcp.port };
+        const bound = tcp.tls ? await listenTls(server, where, tcp.tls) : server;
+        if (tcp.tls) this.#listeners.push(bound);
+        else await listen(server, where);
+        const addr = bound.address();
         const port = typeof addr === "object" && addr ? addr.port : tcp.port;
         out.tcp = { host: tcp.host, port };
       }
@@ -101,6 +114,8 @@ export class ApiServer {
   async stop(): Promise<void> {
     this.events.stop();
     const servers = this.#servers.splice(0);
+    const listeners = this.#listeners.splice(0);
+    await Promise.all(listeners.map((l) => new Promise<void>((r) => l.close(() => r()))));
     await Promise.all(
       servers.map(
         (s) =>

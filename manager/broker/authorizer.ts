@@ -1,9 +1,9 @@
 // The broker's policy hooks: who a connecting client is, and what it may publish and subscribe
 // to. The broker asks; the policy answers. The development default lets everyone do anything
-// on loopback; the security work replaces it with certificate identities and per-node ACLs
-// (DESIGN §4 "Broker"). Mesh links between managers' brokers never reach the authorizer: the
-// broker checks the mesh credential itself and the origin broker already authorized the
-// original publisher.
+// on loopback (insecure mode); cert-authorizer.ts is the secure one: certificate identities and
+// per-node ACLs (DESIGN §4 "Broker"). Mesh links between managers' brokers are recognised at
+// CONNECT (meshPeer, or the broker's shared secret) and their publishes never reach mayPublish:
+// the origin broker already authorized the original publisher.
 
 /** What a client presented in its CONNECT, plus where it came from. */
 export interface ConnectInfo {
@@ -11,6 +11,11 @@ export interface ConnectInfo {
   username: string | undefined;
   password: Buffer | undefined;
   remoteAddress: string | undefined;
+  /**
+   * DER of the certificate the client presented in the TLS handshake (it proved holding its
+   * key); absent on plain TCP and for clients without one. Not yet checked against anything.
+   */
+  peerCertificate?: Uint8Array;
 }
 
 export type Role = "node" | "manager" | "operator" | "joining" | "anonymous";
@@ -20,6 +25,12 @@ export interface Identity {
   /** The principal ACLs are written for: a node id, an operator name, a join request. */
   principal: string;
   role: Role;
+  /** Serial (hex) of the certificate the session authenticated with, if any. */
+  serial?: string;
+  /** The node id the certificate names (CN), if any. */
+  nodeId?: string;
+  /** When that certificate expires (ms since the epoch). */
+  notAfterMs?: number;
 }
 
 export interface Authorizer {
@@ -32,6 +43,13 @@ export interface Authorizer {
   mayPublish(identity: Identity, clientId: string, topic: string): boolean;
   /** Whether this session may subscribe with this filter; refusal is SUBACK 0x80 for it. */
   maySubscribe(identity: Identity, clientId: string, filter: string): boolean;
+  /**
+   * Whether a client claiming to be a peer manager's mesh link (MESH_USERNAME, client id
+   * MESH_CLIENT_PREFIX + its manager id) is one: its identity, or undefined to refuse. Absent:
+   * the broker's shared mesh secret decides (insecure mode); with certificates, a manager
+   * certificate naming that id does.
+   */
+  meshPeer?(info: ConnectInfo, managerId: string): Identity | undefined;
 }
 
 /** Development only: every client is an anonymous principal named by its client id. */

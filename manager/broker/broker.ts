@@ -9,10 +9,11 @@ import type { Server, Socket } from "node:net";
 import { Aedes, type AedesPublishPacket, type Client, type PublishPacket } from "aedes";
 import { FleetError } from "../../core/errors.ts";
 import { limits } from "../../core/limits.ts";
+import { peerCertificateDer } from "../tls-server.ts";
 import { type Authorizer, type Identity, permissiveAuthorizer } from "./authorizer.ts";
 import { FrameGuard } from "./frame-guard.ts";
 import { identify } from "./identify.ts";
-import { boundPort, openListener } from "./listener.ts";
+import { boundPort, type ListenerTls, openListener } from "./listener.ts";
 import {
   SINK_TOPIC,
   startsWithWildcard,
@@ -59,7 +60,8 @@ export type BrokerReportKind =
   | "subscribe-refused"
   | "client-error"
   | "handler-error"
-  | "retained-full";
+  | "retained-full"
+  | "session-dropped";
 
 export interface BrokerReport {
   kind: BrokerReportKind;
@@ -74,6 +76,8 @@ export interface BrokerOptions {
   host?: string;
   port?: number;
   plainTcpOffLoopback?: boolean;
+  /** TLS 1.3 with client certificates (secure mode); absent: plain TCP on loopback. */
+  tls?: ListenerTls;
   authorizer?: Authorizer;
   /** The credential peer brokers present on mesh links; absent refuses every mesh link. */
   meshSecret?: string;
@@ -125,10 +129,13 @@ export class Broker {
     const broker = new Broker(aedes, id, opts);
     broker.#wire();
     await aedes.listen();
-    const { host = "127.0.0.1", port = 0, plainTcpOffLoopback = false } = opts;
+    const { host = "127.0.0.1", port = 0, plainTcpOffLoopback = false, tls } = opts;
+    // Handshakes in progress count too, with room for a burst of reconnects above the cap.
+    const connectionsMax = (opts.connectionsMax ?? limits.brokerConnectionsMax) * 2;
     try {
-      broker.#server = await openListener({ host, port, plainTcpOffLoopback }, (socket) =>
-        broker.#accept(socket),
+      broker.#server = await openListener(
+        { host, port, plainTcpOffLoopback, tls, connectionsMax },
+        (socket) => broker.#accept(socket),
       );
     } catch (err) {
       await broker.close(); // aedes runs timers from listen(): stop them
@@ -146,12 +153,28 @@ export class Broker {
   get url(): string {
     const host = this.#opts.host ?? "127.0.0.1";
     const reach = host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "::1" : host;
-    return `mqtt://${reach.includes(":") ? `[${reach}]` : reach}:${this.port}`;
+    const scheme = this.#opts.tls ? "mqtts" : "mqtt";
+    return `${scheme}://${reach.includes(":") ? `[${reach}]` : reach}:${this.port}`;
   }
 
   /** Connected sessions, mesh links included. */
   sessions(): Session[] {
     return [...this.#sessions.values()];
+  }
+
+  /**
+   * Closes every live session the predicate picks (a revoked node's, an expired certificate's),
+   * mesh links included; reports each. Returns how many were closed.
+   */
+  dropSessions(pick: (s: Session) => boolean, reason: string): number {
+    let n = 0;
+    for (const [client, s] of this.#sessions) {
+      if (!pick(s)) continue;
+      n++;
+      this.#report("session-dropped", `${s.identity.principal}: ${reason}`, s.clientId);
+      client.close();
+    }
+    return n;
   }
 
   /** Installs (or removes) the publish gate; the broker mesh is the one user. */
@@ -290,8 +313,16 @@ export class Broker {
     done: AuthDone,
   ): Promise<void> {
     const clientId = client.id;
-    const remoteAddress = (client.conn as Partial<FrameGuard>).remoteAddress;
-    const info = { clientId, username, password, remoteAddress };
+    const conn = client.conn as Partial<FrameGuard>;
+    const remoteAddress = conn.remoteAddress;
+    const cert = conn.socket ? peerCertificateDer(conn.socket as Socket) : undefined;
+    const info = {
+      clientId,
+      username,
+      password,
+      remoteAddress,
+      ...(cert ? { peerCertificate: cert } : {}),
+    };
     const verdict = await identify(info, this.#authorizer, this.#opts.meshSecret).catch(
       (err: unknown) => {
         this.#report("handler-error", `authenticate threw: ${String(err)}`, clientId);

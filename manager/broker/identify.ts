@@ -1,6 +1,7 @@
 // Who a connecting client is: a peer manager's broker presenting the mesh credential, or
-// whatever the authorizer says. Mesh identities are decided here and never by the authorizer,
-// and a device may not borrow a mesh client id (it would take over a mesh link's session,
+// whatever the authorizer says. A mesh link is recognised here (a manager certificate naming the
+// manager id, asked of the authorizer's meshPeer; or the shared secret in insecure mode), and a
+// device may not borrow a mesh client id (it would take over a mesh link's session,
 // [MQTT-3.1.4-2]).
 
 import { timingSafeEqual } from "node:crypto";
@@ -25,13 +26,15 @@ export async function identify(
     return { ok: false, returnCode: 2, reason: "client id too long" };
   }
   if (username === MESH_USERNAME || clientId.startsWith(MESH_CLIENT_PREFIX)) {
-    if (!meshCredentialOk(meshSecret, clientId, username, password)) {
-      return { ok: false, returnCode: 4, reason: "bad mesh credential" };
-    }
-    const identity: Identity = {
-      principal: clientId.slice(MESH_CLIENT_PREFIX.length),
-      role: "manager",
-    };
+    const managerId = clientId.slice(MESH_CLIENT_PREFIX.length);
+    const identity: Identity | undefined = authorizer.meshPeer
+      ? username === MESH_USERNAME && clientId.startsWith(MESH_CLIENT_PREFIX)
+        ? authorizer.meshPeer(info, managerId)
+        : undefined
+      : meshCredentialOk(meshSecret, clientId, username, password)
+        ? { principal: managerId, role: "manager" }
+        : undefined;
+    if (!identity) return { ok: false, returnCode: 4, reason: "bad mesh credential" };
     return { ok: true, identity, mesh: true };
   }
   const identity = await authorizer.authenticate(info);

@@ -1,30 +1,59 @@
-// Where the broker's listening socket is made: the one place the security work swaps plain TCP
-// for TLS with client certificates (tls.createServer with requestCert, the cluster CA as ca).
-// Everything above this sees only a connection handler and a server it can close.
+// Where the broker's listening socket is made: TLS 1.3 with client certificates requested (the
+// secure mode, manager/secure.ts), or plain TCP for loopback development (insecure mode, only
+// when asked). Everything above this sees only a connection handler and a server it can close.
+// The TLS listener asks for a certificate but lets clients without one through the handshake:
+// joining nodes have none yet, and the broker's authorizer decides at CONNECT (refusing and
+// logging everything that is neither a good certificate nor a join session).
 
 import { createServer, type Server, type Socket } from "node:net";
+import type { TlsMaterial } from "../ca/tls.ts";
+import { openTlsListener } from "../tls-server.ts";
+
+/** The broker's TLS: its key material, read at each connection (renewal swaps it). */
+export interface ListenerTls {
+  material: () => TlsMaterial;
+  /** A client's handshake failed (bad or foreign certificate, old TLS, scanner). */
+  onHandshakeError?: (err: Error, remoteAddress: string | undefined) => void;
+}
 
 export interface ListenerOptions {
   /** Address to bind; plain TCP is for loopback development only. */
   host: string;
   /** 0 picks a free port. */
   port: number;
+  /** TLS with client certificates; absent means plain TCP (loopback only). */
+  tls?: ListenerTls;
+  /** Connections (TLS handshakes included) held at once. */
+  connectionsMax?: number;
   /**
    * Development only: allow plain TCP on a non-loopback address (e.g. multi-host tests in
-   * network namespaces before TLS exists). Never for a real cluster.
+   * network namespaces). Never for a real cluster.
    */
   plainTcpOffLoopback?: boolean;
 }
 
-/** Opens a plain TCP listener on a loopback address and resolves once it is bound. */
+/** Opens the broker's listener and resolves once it is bound. */
 export async function openListener(
   opts: ListenerOptions,
   onConnection: (socket: Socket) => void,
 ): Promise<Server> {
+  if (opts.tls) {
+    return openTlsListener(
+      {
+        host: opts.host,
+        port: opts.port,
+        material: opts.tls.material,
+        requireCert: false,
+        connectionsMax: opts.connectionsMax,
+        onHandshakeError: opts.tls.onHandshakeError,
+      },
+      onConnection,
+    );
+  }
   if (!isLoopback(opts.host) && !opts.plainTcpOffLoopback) {
     throw new Error(
       `broker: plain TCP is for development and binds loopback only, not ${opts.host}; ` +
-        "use TLS on 8883 (the security work) for other addresses",
+        "run in secure mode (TLS with client certificates) for other addresses",
     );
   }
   const server = createServer({ noDelay: true }, onConnection);
@@ -38,8 +67,8 @@ export async function openListener(
   return server;
 }
 
-function isLoopback(host: string): boolean {
-  return host === "127.0.0.1" || host === "::1" || host === "localhost";
+export function isLoopback(host: string): boolean {
+  return /^127\.\d+\.\d+\.\d+$/.test(host) || host === "::1" || host === "localhost";
 }
 
 /** The port a bound server listens on. */

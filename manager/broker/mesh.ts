@@ -9,6 +9,7 @@
 
 import { randomInt } from "node:crypto";
 import { limits } from "../../core/limits.ts";
+import type { ManagerClientTls } from "../tls-server.ts";
 import type { Broker, Message, PublishGate, PublishOrigin } from "./broker.ts";
 import {
   compareVersions,
@@ -31,8 +32,13 @@ export interface MeshOptions {
   broker: Broker;
   /** This broker's id in the mesh (the manager id); defaults to the broker's id. */
   selfId?: string;
-  /** The credential every broker of the mesh accepts on mesh links (`meshSecret`). */
-  secret: string;
+  /** Insecure mode: the credential every broker of the mesh accepts (`meshSecret`). */
+  secret?: string;
+  /**
+   * Secure mode: TLS client options with this manager's certificate (manager/secure.ts
+   * meshTls), read at each connect; links dial mqtts:// and the peer checks the certificate.
+   */
+  tls?: () => ManagerClientTls;
   report?: (r: MeshReport) => void;
   /** Per-peer queue bounds; default to limits.meshQueueMessagesMax and meshQueueBytesMax. */
   queueMessagesMax?: number;
@@ -129,6 +135,7 @@ export class Mesh implements PublishGate {
       selfId: this.#selfId,
       peer,
       secret: this.#o.secret,
+      tls: this.#o.tls,
       epoch: this.#epoch,
       random: this.#o.random ?? Math.random,
       queueMessagesMax: this.#o.queueMessagesMax ?? limits.meshQueueMessagesMax,

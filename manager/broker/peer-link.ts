@@ -6,6 +6,7 @@
 
 import mqtt, { type MqttClient } from "mqtt";
 import { limits } from "../../core/limits.ts";
+import type { ManagerClientTls } from "../tls-server.ts";
 import { encodeEnvelope, type Version } from "./envelope.ts";
 import { Fifo } from "./fifo.ts";
 import { MESH_CLIENT_PREFIX, MESH_USERNAME } from "./identify.ts";
@@ -58,7 +59,13 @@ export interface MeshReport {
 export interface PeerLinkOptions {
   selfId: string;
   peer: MeshPeer;
-  secret: string;
+  /** Insecure mode: the shared mesh credential. */
+  secret?: string;
+  /**
+   * Secure mode: TLS client options with this manager's certificate, read at each connect
+   * (renewal swaps them); the link then dials mqtts:// and presents no password.
+   */
+  tls?: () => ManagerClientTls;
   /** Random per mesh start: lets the peer tell a restarted sender from a resending one. */
   epoch: number;
   random: () => number;
@@ -152,10 +159,12 @@ export class PeerLink {
 
   #connect(): void {
     const gen = ++this.#generation;
-    const client = mqtt.connect(this.#o.peer.url, {
+    const tls = this.#o.tls?.();
+    const url = tls ? this.#o.peer.url.replace(/^mqtt:/, "mqtts:") : this.#o.peer.url;
+    const client = mqtt.connect(url, {
+      ...(tls ?? { password: this.#o.secret }),
       clientId: `${MESH_CLIENT_PREFIX}${this.#o.selfId}`,
       username: MESH_USERNAME,
-      password: this.#o.secret,
       protocolVersion: 4,
       clean: true,
       reconnectPeriod: 0,

@@ -1,8 +1,12 @@
-// The one place peer sockets are created. Plain TCP today; the security issue swaps in a
-// mutual-TLS factory (tls.connect / tls.createServer with manager certificates) without
-// touching the transport. A factory only opens sockets: it never reads or writes them.
+// The one place peer sockets are created: plain TCP (insecure mode, loopback development) or
+// mutual TLS with manager certificates (secure mode, `tlsSockets`), without touching the
+// transport. A factory only opens sockets: it never reads or writes them.
 
 import net from "node:net";
+import tls from "node:tls";
+import { limits } from "../../core/limits.ts";
+import type { TlsMaterial } from "../ca/tls.ts";
+import { managerClientOptions, openTlsListener, peerCertificateDer } from "../tls-server.ts";
 
 export interface PeerAddr {
   host: string;
@@ -46,3 +50,73 @@ export const tcpSockets: SocketFactory = {
     });
   },
 };
+
+export interface TlsSocketsOptions {
+  /** This manager's material, read at each connection (renewal swaps it). */
+  material: () => TlsMaterial;
+  /**
+   * Fleet's check of the other side's certificate, run on both ends (the dialled server's and
+   * the accepted client's): cluster, OU manager, validity, revocation. Throws to refuse.
+   */
+  checkPeer: (certDer: Uint8Array) => void;
+  /** A connection was refused (handshake failed or the peer's certificate did not pass). */
+  onRefused?: (reason: string, remoteAddress: string | undefined) => void;
+}
+
+/**
+ * Mutual TLS 1.3 between managers: both sides present manager certificates, both verify the
+ * other's against the cluster root (OpenSSL) and `checkPeer` (fleet). A socket reaches the
+ * transport only once both checks passed.
+ */
+export function tlsSockets(o: TlsSocketsOptions): SocketFactory {
+  return {
+    connect(addr, timeoutMs) {
+      return new Promise((resolve, reject) => {
+        const socket = tls.connect({
+          host: addr.host,
+          port: addr.port,
+          ...managerClientOptions(o.material(), o.checkPeer),
+        });
+        const fail = (err: Error) => {
+          socket.destroy();
+          reject(err);
+        };
+        socket.setTimeout(timeoutMs, () =>
+          fail(new Error(`TLS connect timed out after ${timeoutMs} ms`)),
+        );
+        socket.once("error", fail);
+        socket.once("secureConnect", () => {
+          socket.setNoDelay(true);
+          socket.setTimeout(0);
+          socket.off("error", fail);
+          resolve(socket);
+        });
+      });
+    },
+    listen(addr, onSocket) {
+      const refused = (why: string, remote: string | undefined) => o.onRefused?.(why, remote);
+      return openTlsListener(
+        {
+          host: addr.host,
+          port: addr.port,
+          material: o.material,
+          requireCert: true,
+          connectionsMax: limits.peerInboundConnectionsMax,
+          onHandshakeError: (err, remote) => refused(`handshake: ${err.message}`, remote),
+        },
+        (socket) => {
+          const der = peerCertificateDer(socket);
+          try {
+            if (!der) throw new Error("no certificate");
+            o.checkPeer(der);
+          } catch (err) {
+            refused(`peer certificate: ${(err as Error).message}`, socket.remoteAddress);
+            socket.destroy();
+            return;
+          }
+          onSocket(socket);
+        },
+      );
+    },
+  };
+}

@@ -1,0 +1,173 @@
+// The manager's secure mode in one place (DESIGN §7 "everywhere in transit"): from the node's
+// TLS material and the replicated store's revocation list and join tokens, the pieces the daemon
+// plugs into each listener and client. Broker: TLS 1.3 presenting leaf + root, certificates
+// checked at CONNECT by CertAuthorizer, join sessions by token. Raft: mutual TLS with manager
+// certificates. API TCP port: mutual TLS with admin or manager certificates. Mesh links: mqtts
+// with this manager's certificate. Insecure mode (`--insecure`) uses none of this and is for
+// loopback only (insecureProblem).
+//
+//   const sec = { clusterId, tls: () => material, isRevoked, joinTokenRole, log };
+//   const { tls, authorizer } = brokerSecurity(sec);  Broker.start({ tls, authorizer, ... })
+//   RaftNode.start({ sockets: raftSockets(sec), ... });  new Mesh({ tls: meshTls(sec), ... })
+//   new ApiServer(ctx, { tcp: { host, port, tls: apiTls(sec) } })
+//   on a revocation-list change: dropRevoked(broker, sec)
+
+import type { ParsedCertificate } from "../core/crypto/cert.ts";
+import { parseCertificate } from "../core/crypto/cert-read.ts";
+import { CryptoError } from "../core/crypto/errors.ts";
+import { type Identity, type Role, verifyIdentity } from "../core/crypto/identity.ts";
+import type { JoinRole } from "../core/crypto/token.ts";
+import type { ApiTls } from "./api/http.ts";
+import type { Broker } from "./broker/broker.ts";
+import { CertAuthorizer } from "./broker/cert-authorizer.ts";
+import { isLoopback, type ListenerTls } from "./broker/listener.ts";
+import type { TlsMaterial } from "./ca/tls.ts";
+import type { Logger } from "./log.ts";
+import { type SocketFactory, tlsSockets } from "./raft/sockets.ts";
+import { type ManagerClientTls, managerClientOptions } from "./tls-server.ts";
+
+export { JOIN_USERNAME } from "./broker/cert-authorizer.ts";
+
+/** `<data-dir>/certs/{ca.pem,node.pem,node.key}` as strings (contract 1). */
+export type NodeTls = TlsMaterial;
+
+export interface SecurityDeps {
+  clusterId: string;
+  /** Current material (a function: renewal swaps it; read at every connection). */
+  tls: () => NodeTls;
+  /** True when this certificate serial (hex, as core/crypto prints it) is revoked. */
+  isRevoked(serialHex: string): boolean;
+  /** True when this node was removed from the cluster (it can never return). Optional. */
+  isNodeRemoved?(nodeId: string): boolean;
+  /** The role a join token grants (matches the store's token hashes), or undefined. */
+  joinTokenRole(token: string): JoinRole | undefined;
+  log: Logger;
+  /** Clock for validity checks; Date.now when absent (tests inject). */
+  now?: () => number;
+}
+
+/**
+ * Checks a presented certificate as fleet understands it: issued by this cluster's root,
+ * within its validity, of this cluster, not revoked, its node not removed, and (when `roles` is
+ * given) of one of those roles. Throws a CryptoError saying why not.
+ */
+export function certificateVerifier(
+  d: SecurityDeps,
+  roles?: readonly Role[],
+): (certDer: Uint8Array) => Identity {
+  let caPem = "";
+  let ca: ParsedCertificate | undefined;
+  return (der) => {
+    const pem = d.tls().caPem;
+    if (!ca || pem !== caPem) {
+      ca = parseCertificate(pem);
+      caPem = pem;
+    }
+    const id = verifyIdentity(der, ca, {
+      nowMs: (d.now ?? Date.now)(),
+      isRevoked: (serial, nodeId) => d.isRevoked(serial) || (d.isNodeRemoved?.(nodeId) ?? false),
+    });
+    if (id.clusterId !== d.clusterId)
+      throw new CryptoError("wrong-identity", `certificate belongs to cluster ${id.clusterId}`);
+    if (roles && !roles.includes(id.role))
+      throw new CryptoError(
+        "wrong-identity",
+        `${id.role} certificate of ${id.nodeId} refused here (${roles.join(" or ")} only)`,
+      );
+    return id;
+  };
+}
+
+export interface BrokerSecurity {
+  /** Broker.start's `tls` option. */
+  tls: ListenerTls;
+  /** Broker.start's `authorizer` option. */
+  authorizer: CertAuthorizer;
+}
+
+/** The broker's TLS listener option and certificate authorizer. */
+export function brokerSecurity(d: SecurityDeps): BrokerSecurity {
+  const log = d.log.child("broker-auth");
+  const authorizer = new CertAuthorizer({
+    clusterId: d.clusterId,
+    verify: certificateVerifier(d),
+    joinTokenRole: (token) => d.joinTokenRole(token),
+    refused: (what, fields) => log.warn(what, fields),
+  });
+  const tls: ListenerTls = {
+    material: d.tls,
+    onHandshakeError: (err, remote) =>
+      log.warn("tls handshake failed", { remote, reason: err.message }),
+  };
+  return { tls, authorizer };
+}
+
+/**
+ * Closes the live broker sessions (mesh links included) whose certificate was revoked, whose
+ * node was removed or whose certificate has expired. The daemon calls it whenever the store's
+ * revocation list or removed nodes change (and may call it periodically for expiry). Returns
+ * how many sessions it closed.
+ */
+export function dropRevoked(broker: Broker, d: SecurityDeps): number {
+  const now = (d.now ?? Date.now)();
+  const log = d.log.child("broker-auth");
+  const why = (s: { identity: { serial?: string; nodeId?: string; notAfterMs?: number } }) => {
+    const { serial, nodeId, notAfterMs } = s.identity;
+    if (serial !== undefined && d.isRevoked(serial)) return `certificate ${serial} revoked`;
+    if (nodeId !== undefined && d.isNodeRemoved?.(nodeId)) return `node ${nodeId} removed`;
+    if (notAfterMs !== undefined && now > notAfterMs) return "certificate expired";
+    return undefined;
+  };
+  let n = 0;
+  for (const s of broker.sessions()) {
+    const reason = why(s);
+    if (reason === undefined) continue;
+    n += broker.dropSessions((x) => x === s, reason);
+    log.warn("session dropped", { client: s.clientId, reason });
+  }
+  return n;
+}
+
+/** The Raft transport's socket factory: mutual TLS 1.3, manager certificates both ways. */
+export function raftSockets(d: SecurityDeps): SocketFactory {
+  const log = d.log.child("raft-tls");
+  return tlsSockets({
+    material: d.tls,
+    checkPeer: certificateVerifier(d, ["manager"]),
+    onRefused: (reason, remote) => log.warn("peer refused", { remote, reason }),
+  });
+}
+
+/** The API TCP port's TLS: admin or manager certificates of this cluster; workers refused. */
+export function apiTls(d: SecurityDeps): ApiTls {
+  const log = d.log.child("api-tls");
+  return {
+    material: d.tls,
+    checkPeer: certificateVerifier(d, ["admin", "manager"]),
+    onRefused: (reason, remote) => log.warn("api client refused", { remote, reason }),
+  };
+}
+
+/**
+ * TLS client options for this manager's MQTT clients of manager brokers: mesh links (Mesh's
+ * `tls`) and the manager's own clients of its local broker (the dispatcher's bus: dial
+ * mqtts://127.0.0.1:<port> with these). The server must hold a manager certificate of this
+ * cluster (SAN fleet-manager) that is not revoked.
+ */
+export function meshTls(d: SecurityDeps): () => ManagerClientTls {
+  const check = certificateVerifier(d, ["manager"]);
+  return () => managerClientOptions(d.tls(), (der) => void check(der));
+}
+
+/**
+ * Why insecure mode may not run with these listen/advertise addresses (any not loopback), or
+ * undefined when it may. Plain TCP is for development on one machine only.
+ */
+export function insecureProblem(addresses: readonly string[]): string | undefined {
+  const bad = addresses.filter((a) => !isLoopback(a.replace(/^\[|\]$/g, "")));
+  if (bad.length === 0) return undefined;
+  return (
+    `--insecure runs plain TCP and is refused on non-loopback addresses (${bad.join(", ")}); ` +
+    "found a secure cluster with `fleet init` and `fleet join` instead"
+  );
+}
