@@ -6,6 +6,7 @@
 
 import { statesThroughRunning, TaskState } from "../../core/model/task-state.ts";
 import type { Service } from "../../core/model/types.ts";
+import { sameValue } from "../../core/orchestrator/tasks.ts";
 import { CliError } from "./client.ts";
 import type { CliContext } from "./command.ts";
 import type { TaskView } from "./commands/tasks.ts";
@@ -74,8 +75,16 @@ async function read(c: CliContext, id: string): Promise<Snapshot> {
 
 const runnable = (t: TaskView) => t.desiredState <= TaskState.RUNNING;
 
+/** A task of the service's current spec. A scale bumps the spec version but keeps the running
+ * tasks (their template did not change), as the orchestrator's update does; a job's new spec
+ * version is a new run. */
+function upToDate(t: TaskView, service: Service): boolean {
+  if (t.specVersion === service.specVersion) return true;
+  return !isJob(service) && sameValue(t.spec, service.spec.taskTemplate);
+}
+
 function current(s: Snapshot): TaskView[] {
-  return s.tasks.filter((t) => runnable(t) && t.specVersion === s.service.specVersion);
+  return s.tasks.filter((t) => runnable(t) && upToDate(t, s.service));
 }
 
 function isJob(s: Service): boolean {
@@ -91,7 +100,7 @@ function converged(s: Snapshot): boolean {
   if ("replicatedJob" in mode) {
     return (service.serviceStatus.completedTasks ?? 0) >= mode.replicatedJob.totalCompletions;
   }
-  if (s.tasks.some((t) => runnable(t) && t.specVersion !== service.specVersion)) return false;
+  if (s.tasks.some((t) => runnable(t) && !upToDate(t, service))) return false;
   const cur = current(s);
   if (isJob(service))
     return cur.length > 0 && cur.every((t) => t.status.state === TaskState.COMPLETE);
@@ -114,7 +123,7 @@ function failed(s: Snapshot, o: ConvergeOptions): string | undefined {
   if (service.spec.taskTemplate.restartPolicy.condition !== "none") return undefined;
   const dead = s.tasks.find(
     (t) =>
-      t.specVersion === service.specVersion &&
+      upToDate(t, service) &&
       (t.status.state === TaskState.FAILED || t.status.state === TaskState.REJECTED),
   );
   return dead ? `task ${slotName(dead)} ${dead.stateName}: ${taskWhy(dead)}` : undefined;
@@ -141,7 +150,7 @@ function pendingReasons(s: Snapshot): string[] {
     out.add(`task ${slotName(t)} ${t.stateName}: ${taskWhy(t)}`);
   }
   const failedTask = s.tasks.find(
-    (t) => t.specVersion === s.service.specVersion && t.status.state >= TaskState.FAILED,
+    (t) => upToDate(t, s.service) && t.status.state >= TaskState.FAILED,
   );
   if (failedTask) out.add(`last failure: ${taskWhy(failedTask)}`);
   return [...out].slice(0, 5);
