@@ -18,6 +18,7 @@ import type { Store } from "../../core/store/store.ts";
 import { applyEntry, applySnapshot } from "./apply.ts";
 import { DiskStorage } from "./disk-storage.ts";
 import { forceNewCluster } from "./force-new-cluster.ts";
+import type { SocketFactory } from "./sockets.ts";
 import { type PeerAddr, Transport } from "./transport.ts";
 import { toWire } from "./wire.ts";
 
@@ -45,6 +46,8 @@ export interface RaftNodeOptions {
   /** A disk write failed: durability can no longer be promised, the node has stopped. */
   onFatal?: (err: Error) => void;
   onLeaderChange?: (leader: NodeId, term: number) => void;
+  /** How peer connections are made: plain TCP by default, mutual TLS in secure mode. */
+  sockets?: SocketFactory;
 }
 
 interface Waiter {
@@ -125,6 +128,7 @@ export class RaftNode {
       // The leader dials us; its connection closing is the earliest sign that it died.
       onPeerClosed: (peer) => self.#onLeaderConnectionLost(peer),
       log,
+      sockets: opts.sockets,
     });
     self.#syncPeers();
     self.#ticker = setInterval(() => self.#tick(), opts.tickMs ?? 100);
