@@ -2,9 +2,11 @@
 // hardware labels in the node description. No decisions here: each part owns its own.
 
 import { mkdirSync, readFileSync } from "node:fs";
+import { topics } from "../core/topics.ts";
 import type { AgentConfig } from "./config.ts";
 import type { Executor } from "./executor/executor.ts";
 import { describeNode, detectHardware } from "./labels/labels.ts";
+import { CertificateRenewal, loadMaterial } from "./renewal.ts";
 import { Session, type SessionTls } from "./session/session.ts";
 import { loadState, saveState } from "./state/state.ts";
 import { Worker } from "./worker/worker.ts";
@@ -14,6 +16,8 @@ export const AGENT_VERSION = "0.1.0";
 export interface Agent {
   worker: Worker;
   session: Session;
+  /** Present when the agent holds a certificate (certFile, keyFile and caFile configured). */
+  renewal?: CertificateRenewal;
   stop(): Promise<void>;
 }
 
@@ -55,6 +59,8 @@ export function startAgent(c: AgentConfig, executor: Executor, hooks: AgentHooks
     log: hooks.log,
   });
   const tls = tlsOf(c);
+  const renewal = renewalOf(c, () => session, hooks.log);
+  const certTopic = topics(c.clusterId).cert(c.nodeId);
   session = new Session({
     clusterId: c.clusterId,
     nodeId: c.nodeId,
@@ -67,16 +73,53 @@ export function startAgent(c: AgentConfig, executor: Executor, hooks: AgentHooks
     log: hooks.log,
     ...(tls ? { tls } : {}),
     ...(hooks.onConnected ? { onConnected: hooks.onConnected } : {}),
+    ...(renewal
+      ? {
+          subscriptions: [certTopic],
+          onMessage: (topic: string, payload: Buffer) => {
+            if (topic === certTopic) renewal.onCert(payload);
+          },
+        }
+      : {}),
   });
   session.start();
   worker.start();
+  renewal?.start();
   const s = session;
   return {
     worker,
     session: s,
+    ...(renewal ? { renewal } : {}),
     async stop() {
+      renewal?.stop();
       await s.stop();
       await worker.stop();
     },
   };
+}
+
+/** Renewal of the agent's certificate, when it has one (contract: <data-dir>/certs/…). */
+function renewalOf(
+  c: AgentConfig,
+  session: () => Session | undefined,
+  log: (line: string) => void,
+): CertificateRenewal | undefined {
+  const t = c.tls;
+  if (!t?.certFile || !t.keyFile || !t.caFile) return undefined;
+  const paths = { cert: t.certFile, key: t.keyFile, ca: t.caFile, prevKey: `${t.keyFile}.prev` };
+  const link = {
+    publish: (topic: string, payload: Uint8Array, qos: 0 | 1) =>
+      session()?.publish(topic, payload, qos) ?? false,
+    updateTls: (m: { cert: string; key: string; ca: string }) => session()?.updateTls(m),
+  };
+  try {
+    const material = loadMaterial(paths);
+    return new CertificateRenewal(
+      { clusterId: c.clusterId, nodeId: c.nodeId, paths, link, log },
+      material,
+    );
+  } catch (err) {
+    log(`edge-agent: certificate renewal off: ${(err as Error).message}`);
+    return undefined;
+  }
 }

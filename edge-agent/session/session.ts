@@ -54,6 +54,10 @@ export interface SessionOptions {
   log?: (line: string) => void;
   onConnected?: (broker: string) => void;
   onDisconnected?: (broker: string) => void;
+  /** Topics subscribed on every connection besides the assignment (e.g. the node's cert). */
+  subscriptions?: string[];
+  /** Messages on those topics (the assignment topic is the session's own). */
+  onMessage?: (topic: string, payload: Buffer) => void;
 }
 
 export class Session implements StatusSink {
@@ -67,6 +71,9 @@ export class Session implements StatusSink {
   /** A manager answered on this connection (not just a broker with a retained assignment). */
   #managerSeen = false;
   #stopped = true;
+  #tls: SessionTls | undefined;
+  /** The connection is being replaced for new TLS material: reconnect at once, same broker. */
+  #swapping = false;
   #retry: NodeJS.Timeout | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
   #flush: NodeJS.Timeout | undefined;
@@ -77,6 +84,28 @@ export class Session implements StatusSink {
     if (o.brokers.length === 0) throw new Error("session: no broker given (--broker URL)");
     this.#o = o;
     this.#t = topics(o.clusterId);
+    this.#tls = o.tls;
+  }
+
+  /**
+   * New TLS material (a renewed certificate): the connection is closed and made again at once
+   * to the same broker with it. Containers and the worker are untouched; only the session
+   * blinks (the hello on reconnect resyncs as after any reconnect).
+   */
+  updateTls(tls: SessionTls): void {
+    this.#tls = { ...this.#tls, ...tls };
+    const c = this.#client;
+    if (!c || this.#stopped) return;
+    this.#swapping = true;
+    c.end(true);
+  }
+
+  /** Publishes on the current connection; false when there is none. */
+  publish(topic: string, payload: Uint8Array, qos: 0 | 1 = 1): boolean {
+    const c = this.#client;
+    if (!c || !this.#broker) return false;
+    c.publish(topic, Buffer.from(payload), { qos });
+    return true;
   }
 
   /** The broker connected to now, if any. */
@@ -121,7 +150,7 @@ export class Session implements StatusSink {
       // heap, a tenth of the agent's RSS budget, to save an allocation per packet.
       writeCache: false,
     };
-    const tls = this.#o.tls;
+    const tls = this.#tls;
     if (tls) {
       Object.assign(o, { cert: tls.cert, key: tls.key, ca: tls.ca });
       o.rejectUnauthorized = tls.rejectUnauthorized ?? true;
@@ -152,6 +181,11 @@ export class Session implements StatusSink {
       this.#o.onDisconnected?.(url);
     }
     if (this.#stopped) return;
+    if (this.#swapping) {
+      this.#swapping = false;
+      this.#retry = setTimeout(() => this.#connect(), 0);
+      return;
+    }
     this.#index++;
     const random = this.#o.random ?? Math.random;
     const delay = backoffDelay(
@@ -170,7 +204,9 @@ export class Session implements StatusSink {
     this.#attempt = 0;
     this.stats.connects++;
     this.#o.log?.(`session: connected to ${url}`);
-    client.subscribe(this.#t.assign(this.#o.nodeId), { qos: 1 });
+    client.subscribe([this.#t.assign(this.#o.nodeId), ...(this.#o.subscriptions ?? [])], {
+      qos: 1,
+    });
     this.#hello(client);
     const period = this.#o.heartbeatPeriodMs ?? limits.heartbeatPeriodMsDefault;
     this.#heartbeat = setInterval(() => this.#beat(), period);
@@ -238,7 +274,10 @@ export class Session implements StatusSink {
   }
 
   #message(topic: string, payload: Buffer, retained: boolean): void {
-    if (topic !== this.#t.assign(this.#o.nodeId)) return;
+    if (topic !== this.#t.assign(this.#o.nodeId)) {
+      this.#o.onMessage?.(topic, payload);
+      return;
+    }
     const d = decodeMessage(payload, "assign");
     if (!d.ok) {
       this.stats.badAssignments++;

@@ -1,0 +1,263 @@
+// The agent's certificate renewal (DESIGN §7). At a random point between 50% and 80% of the
+// certificate's lifetime it makes a new key, sends a csr (signed by the current and the new
+// key) on `n/<id>/csr`, and on the answer on `n/<id>/cert` checks the certificate (issued by the
+// pinned root for this node, for the new key), writes key and certificate atomically
+// (<data-dir>/certs/node.key, node.pem) and hands the new material to the session, which
+// reconnects with it at once. Containers are never touched. A certificate expired less than the
+// re-enrolment window ago is renewed the same way (the old key proves possession); past the
+// window the node must join again with a token.
+
+import { existsSync, readFileSync, unlinkSync } from "node:fs";
+import { join } from "node:path";
+import { decodeMessage, encodeMessage } from "../core/codec/index.ts";
+import { parseCertificate } from "../core/crypto/cert-read.ts";
+import { CryptoError } from "../core/crypto/errors.ts";
+import { verifyIdentity } from "../core/crypto/identity.ts";
+import {
+  generateKeyPair,
+  type KeyPair,
+  keySeedBytes,
+  privateKeyFromPem,
+  privateKeyToPem,
+} from "../core/crypto/keys.ts";
+import { signRenewal } from "../core/crypto/proof.ts";
+import { renewalState, renewalTimeMs } from "../core/crypto/renewal.ts";
+import { limits } from "../core/limits.ts";
+import { topics } from "../core/topics.ts";
+import { atomicWrite } from "./state/state.ts";
+
+export const CERTS_DIR = "certs";
+
+export interface CertPaths {
+  ca: string;
+  cert: string;
+  key: string;
+  /** The previous key, kept while a new certificate is being written (crash recovery). */
+  prevKey: string;
+}
+
+export function certPaths(dataDir: string): CertPaths {
+  const dir = join(dataDir, CERTS_DIR);
+  return {
+    ca: join(dir, "ca.pem"),
+    cert: join(dir, "node.pem"),
+    key: join(dir, "node.key"),
+    prevKey: join(dir, "node.key.prev"),
+  };
+}
+
+export interface NodeMaterial {
+  caPem: string;
+  certPem: string;
+  keyPem: string;
+}
+
+/** What the renewal needs from the session. */
+export interface RenewalLink {
+  /** Publishes on the live connection; false when offline (the renewal retries). */
+  publish(topic: string, payload: Uint8Array, qos: 0 | 1): boolean;
+  /** New material: reconnect with it (Session.updateTls). */
+  updateTls(tls: { cert: string; key: string; ca: string }): void;
+}
+
+export interface RenewalOptions {
+  clusterId: string;
+  nodeId: string;
+  paths: CertPaths;
+  link: RenewalLink;
+  reenrolWindowMs?: number;
+  /** Resend an unanswered csr after this long (default 30 s, jittered ±50%). */
+  retryMs?: number;
+  now?: () => number;
+  random?: () => number;
+  randomBytes?: (n: number) => Uint8Array;
+  log?: (line: string) => void;
+  /** After each successful renewal (tests, metrics). */
+  onRenewed?: (m: { serial: string; notAfterMs: number }) => void;
+}
+
+/** Longest single timer (setTimeout's bound); longer waits re-arm. */
+const TIMER_MAX_MS = 2 ** 31 - 1;
+
+/**
+ * Reads the node's material; when a crash left node.key newer than node.pem (the new key was
+ * written, the new certificate not), the previous key that matches the certificate is used.
+ */
+export function loadMaterial(paths: CertPaths): NodeMaterial {
+  const caPem = readFileSync(paths.ca, "utf8");
+  const certPem = readFileSync(paths.cert, "utf8");
+  let keyPem = readFileSync(paths.key, "utf8");
+  const certKey = parseCertificate(certPem).publicKey;
+  const same = (pem: string) => equal(privateKeyFromPem(pem).publicKey, certKey);
+  if (!same(keyPem)) {
+    const prev = existsSync(paths.prevKey) ? readFileSync(paths.prevKey, "utf8") : undefined;
+    if (prev === undefined || !same(prev))
+      throw new CryptoError("bad-key", `${paths.key} does not match ${paths.cert}`);
+    keyPem = prev;
+  }
+  return { caPem, certPem, keyPem };
+}
+
+function equal(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+export class CertificateRenewal {
+  readonly #o: RenewalOptions;
+  #material: NodeMaterial;
+  #key: KeyPair;
+  #serial = "";
+  #notAfterMs = 0;
+  #renewAtMs = 0;
+  #pending: KeyPair | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #stopped = true;
+  readonly stats = { sent: 0, renewed: 0, badAnswers: 0 };
+
+  constructor(o: RenewalOptions, material: NodeMaterial) {
+    this.#o = o;
+    this.#material = material;
+    this.#key = privateKeyFromPem(material.keyPem);
+    this.#adopt(material.certPem);
+  }
+
+  get material(): NodeMaterial {
+    return this.#material;
+  }
+
+  get renewAtMs(): number {
+    return this.#renewAtMs;
+  }
+
+  get notAfterMs(): number {
+    return this.#notAfterMs;
+  }
+
+  #now(): number {
+    return (this.#o.now ?? Date.now)();
+  }
+
+  #adopt(certPem: string): void {
+    const c = parseCertificate(certPem);
+    this.#serial = c.serial;
+    this.#notAfterMs = c.notAfterMs;
+    this.#renewAtMs = renewalTimeMs(c.notBeforeMs, c.notAfterMs, (this.#o.random ?? Math.random)());
+  }
+
+  start(): void {
+    if (!this.#stopped) return;
+    this.#stopped = false;
+    this.#arm(this.#renewAtMs - this.#now());
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+  }
+
+  /** Renew now (an operator's request, or a test), whatever the schedule says. */
+  renewNow(): void {
+    this.#renewAtMs = Math.min(this.#renewAtMs, this.#now());
+    this.#arm(0);
+  }
+
+  #arm(delayMs: number): void {
+    if (this.#stopped) return;
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.#tick(), Math.min(Math.max(0, delayMs), TIMER_MAX_MS));
+  }
+
+  #tick(): void {
+    const now = this.#now();
+    const window = this.#o.reenrolWindowMs ?? limits.reenrolWindowMsDefault;
+    const state = renewalState(now, this.#renewAtMs, this.#notAfterMs, window);
+    if (state === "valid") {
+      this.#arm(this.#renewAtMs - now);
+      return;
+    }
+    if (state === "expired-rejoin") {
+      this.#o.log?.(
+        `renewal: certificate expired ${Math.round((now - this.#notAfterMs) / 1000)} s ago, ` +
+          "past the re-enrolment window: join again with a token (fleet join)",
+      );
+      return;
+    }
+    this.#send();
+    const retry = this.#o.retryMs ?? 30_000;
+    this.#arm(retry * (0.5 + (this.#o.random ?? Math.random)()));
+  }
+
+  #send(): void {
+    const curve = this.#key.curve;
+    // One new key per renewal, reused by retries, so a late answer to an earlier attempt fits.
+    const next =
+      this.#pending ??
+      generateKeyPair(
+        curve,
+        this.#o.randomBytes?.(keySeedBytes(curve)) ?? randomSeed(keySeedBytes(curve)),
+      );
+    const subject = { clusterId: this.#o.clusterId, nodeId: this.#o.nodeId, serial: this.#serial };
+    const proof = signRenewal(this.#key, next, subject);
+    const role = parseCertificate(this.#material.certPem).subject.organizationalUnit;
+    const body = encodeMessage("csr", {
+      ...proof,
+      role: role === "manager" ? "manager" : "worker",
+      certPem: this.#material.certPem,
+    });
+    if (this.#o.link.publish(topics(this.#o.clusterId).csr(this.#o.nodeId), body, 1)) {
+      this.#pending = next;
+      this.stats.sent++;
+      this.#o.log?.(`renewal: csr sent (certificate ${this.#serial})`);
+    }
+  }
+
+  /** A message on `n/<id>/cert`; true when installed. Bad answers are counted and dropped. */
+  onCert(payload: Uint8Array): boolean {
+    const d = decodeMessage(payload, "cert");
+    const pending = this.#pending;
+    if (!d.ok || !pending) return this.#bad(d.ok ? "no renewal pending" : d.error.message);
+    try {
+      const root = parseCertificate(this.#material.caPem);
+      const id = verifyIdentity(d.message.certPem, root, { nowMs: this.#now() });
+      if (id.nodeId !== this.#o.nodeId) throw new CryptoError("wrong-identity", "not this node");
+      if (!equal(id.publicKey, pending.publicKey))
+        throw new CryptoError("bad-key", "certificate is not for the key just sent");
+    } catch (err) {
+      return this.#bad((err as Error).message);
+    }
+    this.#install(d.message.certPem, pending);
+    return true;
+  }
+
+  #bad(why: string): false {
+    this.stats.badAnswers++;
+    this.#o.log?.(`renewal: answer dropped: ${why}`);
+    return false;
+  }
+
+  #install(certPem: string, key: KeyPair): void {
+    const p = this.#o.paths;
+    const keyPem = privateKeyToPem(key);
+    // Old key aside, new key, new certificate, old key gone: a crash at any point leaves a
+    // key that matches node.pem (loadMaterial picks it).
+    atomicWrite(p.prevKey, Buffer.from(this.#material.keyPem));
+    atomicWrite(p.key, Buffer.from(keyPem));
+    atomicWrite(p.cert, Buffer.from(certPem));
+    unlinkSync(p.prevKey);
+    this.#material = { ...this.#material, certPem, keyPem };
+    this.#key = key;
+    this.#pending = undefined;
+    this.#adopt(certPem);
+    this.stats.renewed++;
+    this.#o.log?.(
+      `renewal: new certificate ${this.#serial} until ${new Date(this.#notAfterMs).toISOString()}`,
+    );
+    this.#o.link.updateTls({ cert: certPem, key: keyPem, ca: this.#material.caPem });
+    this.#o.onRenewed?.({ serial: this.#serial, notAfterMs: this.#notAfterMs });
+    this.#arm(this.#renewAtMs - this.#now());
+  }
+}
+
+function randomSeed(n: number): Uint8Array {
+  return new Uint8Array(globalThis.crypto.getRandomValues(new Uint8Array(n)));
+}
