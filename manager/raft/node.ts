@@ -12,12 +12,13 @@ import { RawNode, type Status } from "../../core/raft/rawnode.ts";
 import type { ConfChange, Entry, Message, NodeId, Ready } from "../../core/raft/types.ts";
 import { parseMessage } from "../../core/raft/validate.ts";
 import { createRng } from "../../core/rand.ts";
-import type { StoreAction, StoreError } from "../../core/store/actions.ts";
+import type { StoreAction } from "../../core/store/actions.ts";
 import { encodeActions, encodeSnapshot } from "../../core/store/encoding.ts";
 import type { Store } from "../../core/store/store.ts";
 import { applyEntry, applySnapshot } from "./apply.ts";
 import { DiskStorage } from "./disk-storage.ts";
 import { forceNewCluster } from "./force-new-cluster.ts";
+import { Proposals } from "./proposals.ts";
 import type { SocketFactory } from "./sockets.ts";
 import { type PeerAddr, Transport } from "./transport.ts";
 import { toWire } from "./wire.ts";
@@ -50,10 +51,10 @@ export interface RaftNodeOptions {
   sockets?: SocketFactory;
 }
 
-interface Waiter {
-  resolve: () => void;
-  reject: (err: Error) => void;
-  timer: NodeJS.Timeout;
+/** A proposal encoded once, so that proposing it again sends the very same entry. */
+export interface Proposal {
+  readonly requestId: string;
+  readonly data: Uint8Array;
 }
 
 export class RaftNode {
@@ -66,7 +67,9 @@ export class RaftNode {
   readonly #peers = new Map<NodeId, PeerAddr>();
   /** Members the transport currently connects to. */
   readonly #linked = new Set<NodeId>();
-  readonly #waiters = new Map<string, Waiter>();
+  readonly #proposals = new Proposals();
+  /** The term of the last entry applied: a later one settles proposals lost in between. */
+  #appliedTerm: number;
   /** ReadIndex requests by context, waiting for their read index to be applied (§6.4). */
   readonly #reads = new Map<
     string,
@@ -93,6 +96,7 @@ export class RaftNode {
     this.#node = node;
     this.#log = opts.log ?? ((l) => console.error(l));
     this.#lastSnapshotIndex = storage.snapshot().metadata.index;
+    this.#appliedTerm = storage.snapshot().metadata.term;
     for (const [id, addr] of opts.peers ?? []) this.#peers.set(id, addr);
   }
 
@@ -176,34 +180,43 @@ export class RaftNode {
 
   /**
    * Proposes a transaction's actions and resolves once they are applied here. Rejects with the
-   * store's verdict (e.g. "update out of sequence") or a retryable error.
+   * store's verdict (e.g. "update out of sequence"), with a retryable "proposal_dropped" /
+   * "proposalDropped" when it was lost in a leader change or no leader could take it (propose
+   * it again: see RaftWriter), or a retryable "timeout" (it may still commit).
    */
   propose(actions: readonly StoreAction[]): Promise<void> {
-    if (this.#stopped) return Promise.reject(stoppedError());
+    return this.submit(this.proposal(actions));
+  }
+
+  /** Encodes actions with a fresh request id, for submit(). */
+  proposal(actions: readonly StoreAction[]): Proposal {
     const requestId = `${this.id}.${this.#bootNonce}.${++this.#seq}`;
-    const data = encodeActions(actions, requestId);
-    return new Promise<void>((resolve, reject) => {
-      const timeoutMs = this.#opts.proposalTimeoutMs ?? 10_000;
-      const timer = setTimeout(() => {
-        this.#waiters.delete(requestId);
-        reject(
-          new FleetError(
-            "raft",
-            "timeout",
-            `proposal not applied within ${timeoutMs} ms; it may still commit`,
-            true,
-          ),
-        );
-      }, timeoutMs);
-      this.#waiters.set(requestId, { resolve, reject, timer });
-      this.#input(() => {
-        try {
-          this.#node.propose(data);
-        } catch (err) {
-          this.#settleError(requestId, err as Error);
-        }
-      });
+    return { requestId, data: encodeActions(actions, requestId) };
+  }
+
+  /** Proposes an encoded proposal (again, after it was dropped); as propose(). */
+  submit(p: Proposal): Promise<void> {
+    if (this.#stopped) return Promise.reject(stoppedError());
+    const done = this.#proposals.wait(p.requestId, this.#opts.proposalTimeoutMs ?? 10_000);
+    this.#input(() => {
+      try {
+        this.#node.propose(p.data);
+        this.#proposals.taken(p.requestId, this.#node.raft.term, this.isLeader);
+      } catch (err) {
+        this.#proposals.fail(p.requestId, err as Error);
+      }
     });
+    return done;
+  }
+
+  /** Resolves once a leader is known (true), or false after `timeoutMs` or on stop. */
+  async whenLeader(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.#leader === 0 || this.status().leadTransferee !== 0) {
+      if (this.#stopped || Date.now() >= deadline) return false;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return !this.#stopped;
   }
 
   /** Proposes a membership change (leader only); resolves when it is applied here. */
@@ -264,14 +277,6 @@ export class RaftNode {
     this.#kick();
   }
 
-  #settleError(requestId: string, err: Error): void {
-    const w = this.#waiters.get(requestId);
-    if (!w) return;
-    this.#waiters.delete(requestId);
-    clearTimeout(w.timer);
-    w.reject(err);
-  }
-
   #settleReads(rd: Ready): void {
     for (const rs of rd.readStates) {
       const r = this.#reads.get(new TextDecoder().decode(rs.context));
@@ -303,11 +308,7 @@ export class RaftNode {
     if (this.#stopped) return;
     this.#stopped = true;
     clearInterval(this.#ticker);
-    for (const [, w] of this.#waiters) {
-      clearTimeout(w.timer);
-      w.reject(stoppedError());
-    }
-    this.#waiters.clear();
+    this.#proposals.rejectAll(stoppedError());
     for (const [, r] of this.#reads) r.reject(stoppedError());
     this.#reads.clear();
     while (this.#pumping) await new Promise((r) => setTimeout(r, 5));
@@ -345,7 +346,12 @@ export class RaftNode {
       this.#log(`raft: dropped a malformed message from peer ${from}: ${(err as Error).message}`);
       return;
     }
-    if (m.from !== from || m.to !== this.id) {
+    // A follower that gets a request meant for the leader passes it on unchanged, origin
+    // included (the leader answers a readIndex to its origin): a proposal or read request
+    // forwarded by a follower that has just stopped leading arrives from a peer other than its
+    // `from`. Everything else must come from the peer it names.
+    const relayed = m.type === "prop" || m.type === "readIndex";
+    if ((m.from !== from && !relayed) || m.to !== this.id) {
       this.#log(`raft: dropped a message from peer ${from} claiming ${m.from} -> ${m.to}`);
       return;
     }
@@ -424,28 +430,27 @@ export class RaftNode {
       const problem = applySnapshot(this.store, rd.snapshot);
       if (problem) throw new FleetError("raft", "bad_snapshot", problem);
       this.#lastSnapshotIndex = rd.snapshot.metadata.index;
+      // Proposals whose entries a snapshot covers cannot be told committed from lost: they
+      // wait out their timeout ("it may still commit") rather than be reported dropped.
+      this.#appliedTerm = Math.max(this.#appliedTerm, rd.snapshot.metadata.term);
     }
     this.#applyEntries(skip === 0 ? rd.committedEntries : rd.committedEntries.slice(skip));
   }
 
   #applyEntries(entries: readonly Entry[]): void {
     for (const e of entries) {
+      if (e.term > this.#appliedTerm) {
+        this.#appliedTerm = e.term;
+        const n = this.#proposals.newTerm(e.term);
+        if (n > 0) this.#log(`raft: ${n} proposals lost in the change to term ${e.term}`);
+      }
       const r = applyEntry(this.store, e);
-      if (r.kind === "write" && r.requestId) this.#settle(r.requestId, r.error);
+      if (r.kind === "write" && r.requestId) this.#proposals.applied(r.requestId, r.error);
       else if (r.kind === "conf") {
         this.#node.applyConfChange(r.change);
         if (r.change.type === "removeNode") this.#forgetPeer(r.change.nodeId);
       } else if (r.kind === "corrupt") this.#log(`raft: skipped a corrupt entry: ${r.reason}`);
     }
-  }
-
-  #settle(requestId: string, error: StoreError | undefined): void {
-    const w = this.#waiters.get(requestId);
-    if (!w) return;
-    this.#waiters.delete(requestId);
-    clearTimeout(w.timer);
-    if (error) w.reject(error);
-    else w.resolve();
   }
 
   /** Connects the transport to every peer we know an address for. */
