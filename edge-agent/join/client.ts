@@ -1,0 +1,300 @@
+// Joining a cluster with a token (DESIGN §7): the node makes its key pair here (the private key
+// never leaves it), reaches a manager's broker over TLS trusted only through the CA digest in
+// the token (pinned.ts), and only then opens a joining session (username `fleet-join`,
+// password = token, client id = a fresh request id), sends `joinRequest` on
+// `fleet/<cid>/join/<req>/req` and waits for `joinResponse` on `.../resp`. The cluster id of the
+// topic is the O of the pinned root (the broker's leaf must name the same). The returned
+// certificate must be signed by the pinned root, name that cluster and carry our key.
+// Retries go along the manager list, then around it again after a jittered backoff.
+// Free of agent state: the manager's `fleet join` uses it as well.
+
+import { randomBytes as nodeRandomBytes } from "node:crypto";
+import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+import type { WireNodeDescription } from "../../core/codec/messages.ts";
+import { decodeMessage, encodeMessage, type MessageBodies } from "../../core/codec/messages.ts";
+import { constantTimeEqual, toHex } from "../../core/crypto/bytes.ts";
+import type { ParsedCertificate } from "../../core/crypto/cert.ts";
+import { isSignedBy, parseCertificate } from "../../core/crypto/cert-read.ts";
+import { CryptoError } from "../../core/crypto/errors.ts";
+import { caDigest, identityOf } from "../../core/crypto/identity.ts";
+import {
+  type Curve,
+  generateKeyPair,
+  type KeyPair,
+  keySeedBytes,
+  privateKeyToPem,
+} from "../../core/crypto/keys.ts";
+import { toPem } from "../../core/crypto/pem.ts";
+import { signJoinRequest } from "../../core/crypto/proof.ts";
+import { parseJoinToken } from "../../core/crypto/token.ts";
+import { limits } from "../../core/limits.ts";
+import { isTopicId, topics } from "../../core/topics.ts";
+import { backoffDelay } from "../session/backoff.ts";
+import { JoinError } from "./errors.ts";
+import { connectPinned, type PinnedConnection } from "./pinned.ts";
+
+export const JOIN_USERNAME = "fleet-join";
+export const DEFAULT_BROKER_PORT = 8883;
+
+type RequestExtras = Omit<
+  Partial<MessageBodies["joinRequest"]>,
+  "token" | "publicKey" | "proof" | "description"
+>;
+
+export interface JoinOptions {
+  token: string;
+  /** Manager brokers: `host:port`, `host` (8883) or `mqtts://host:port`; tried in order. */
+  managers: string[];
+  description: WireNodeDescription;
+  /** The role the caller expects the token to grant; another is refused (nothing kept). */
+  expectRole?: "worker" | "manager";
+  /** Key curve; default the pinned root's (a P-256 cluster serves boards without Ed25519). */
+  curve?: Curve;
+  /** Extra (optional) joinRequest fields, e.g. a manager's advertised addresses. */
+  request?: RequestExtras;
+  /** TLS handshake and CONNACK, per manager. */
+  connectTimeoutMs?: number;
+  /** The CA's answer, per manager. */
+  responseTimeoutMs?: number;
+  /** Rounds over the manager list before giving up. */
+  rounds?: number;
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  randomBytes?: (n: number) => Uint8Array;
+  random?: () => number;
+  log?: (line: string) => void;
+}
+
+export interface JoinResult {
+  nodeId: string;
+  role: "worker" | "manager";
+  clusterId: string;
+  certPem: string;
+  /** The pinned root certificate. */
+  caPem: string;
+  /** PKCS#8 PEM of the key generated for this join. */
+  keyPem: string;
+  /** mqtts:// URLs: the manager that answered first, the other given ones, then the CA's. */
+  brokers: string[];
+  raftId?: number;
+  members?: unknown[];
+}
+
+export interface ManagerAddress {
+  host: string;
+  port: number;
+}
+
+/** `host`, `host:port`, `[v6]:port` or `mqtts://host:port`. */
+export function parseManager(s: string): ManagerAddress {
+  const m = /^(?:mqtts:\/\/)?(\[[0-9A-Fa-f:.]+\]|[^\s:/[\]]+)(?::(\d{1,5}))?\/?$/.exec(s.trim());
+  const port = m?.[2] === undefined ? DEFAULT_BROKER_PORT : Number(m[2]);
+  if (!m || port < 1 || port > 65_535)
+    throw new JoinError("bad-input", `manager ${JSON.stringify(s)}: expected HOST[:PORT]`);
+  return { host: (m[1] as string).replace(/^\[|\]$/g, ""), port };
+}
+
+export function brokerUrl(a: ManagerAddress): string {
+  return `mqtts://${a.host.includes(":") ? `[${a.host}]` : a.host}:${a.port}`;
+}
+
+/** Joins through the first manager that answers; throws a JoinError saying why not. */
+export async function joinCluster(o: JoinOptions): Promise<JoinResult> {
+  let token: ReturnType<typeof parseJoinToken>;
+  try {
+    token = parseJoinToken(o.token);
+  } catch (err) {
+    throw new JoinError("bad-token", (err as Error).message, { cause: err });
+  }
+  if (o.managers.length === 0) throw new JoinError("bad-input", "no manager address given");
+  const managers = o.managers.map(parseManager);
+  const random = o.random ?? Math.random;
+  const rounds = Math.max(1, o.rounds ?? limits.joinRoundsDefault);
+  const failures: JoinError[] = [];
+  for (let round = 0; round < rounds; round++) {
+    if (round > 0) {
+      const b = { baseMs: o.backoffBaseMs ?? 500, maxMs: o.backoffMaxMs ?? 10_000 };
+      await new Promise((r) => setTimeout(r, backoffDelay(round - 1, b, random)));
+    }
+    let again = false;
+    for (const [i, m] of managers.entries()) {
+      try {
+        const r = await attempt(o, token.caDigest, m);
+        const given = [m, ...managers.filter((_, j) => j !== i)].map(brokerUrl);
+        return { ...r, brokers: mergeBrokers(given, r.brokers) };
+      } catch (err) {
+        const e = asJoinError(err);
+        o.log?.(`join: ${brokerUrl(m)}: ${e.message}`);
+        failures.push(e);
+        // A broker with another CA may be an impostor on one address: try the others.
+        if (!e.retryable && e.code !== "ca-mismatch") throw e;
+        again ||= e.retryable;
+      }
+    }
+    if (!again) break;
+  }
+  throw finalError(failures);
+}
+
+function finalError(failures: JoinError[]): JoinError {
+  const worst = failures.find((f) => f.code === "ca-mismatch") ?? failures.at(-1);
+  const n = failures.length;
+  return new JoinError(
+    worst?.code ?? "unreachable",
+    `no manager accepted the join after ${n} attempt${n === 1 ? "" : "s"}; last: ${worst?.message}`,
+    { cause: worst, retryable: false },
+  );
+}
+
+function asJoinError(err: unknown): JoinError {
+  if (err instanceof JoinError) return err;
+  if (err instanceof CryptoError) return new JoinError("bad-response", err.message, { cause: err });
+  return new JoinError("unreachable", err instanceof Error ? err.message : String(err));
+}
+
+function mergeBrokers(given: string[], fromCa: string[] | undefined): string[] {
+  const out = [...given];
+  for (const b of fromCa ?? []) {
+    try {
+      const url = brokerUrl(parseManager(b));
+      if (!out.includes(url)) out.push(url);
+    } catch {
+      // A malformed address from the CA is skipped; the given ones still work.
+    }
+  }
+  return out;
+}
+
+type Answer = Omit<JoinResult, "brokers"> & { brokers?: string[] };
+
+async function attempt(o: JoinOptions, digest: string, m: ManagerAddress): Promise<Answer> {
+  const connectMs = o.connectTimeoutMs ?? limits.agentConnectTimeoutMs;
+  const pinned = await connectPinned(m.host, m.port, digest, connectMs);
+  const randomBytes = o.randomBytes ?? ((n: number) => new Uint8Array(nodeRandomBytes(n)));
+  // A fresh key and request per attempt: a lost answer must not make the retry a "replay".
+  const curve = o.curve ?? pinned.root.curve;
+  const key = generateKeyPair(curve, randomBytes(keySeedBytes(curve)));
+  const requestId = `join-${toHex(randomBytes(16))}`;
+  const proof = signJoinRequest(key, o.token, requestId);
+  const request = encodeMessage("joinRequest", {
+    ...o.request,
+    ...proof,
+    description: o.description,
+  });
+  const resp = await exchange(o, pinned, requestId, request, connectMs);
+  return checkAnswer(resp, pinned, key, o.expectRole);
+}
+
+/** The MQTT part over the pinned socket: CONNECT, SUBSCRIBE resp, PUBLISH req, one answer. */
+function exchange(
+  o: JoinOptions,
+  pinned: PinnedConnection,
+  requestId: string,
+  request: Uint8Array,
+  connectMs: number,
+): Promise<MessageBodies["joinResponse"]> {
+  const t = topics(pinned.clusterId);
+  const respTopic = t.joinResponse(requestId);
+  const responseMs = o.responseTimeoutMs ?? limits.joinResponseTimeoutMsDefault;
+  const options: IClientOptions = {
+    clientId: requestId,
+    username: JOIN_USERNAME,
+    password: o.token,
+    protocolVersion: 4,
+    clean: true,
+    reconnectPeriod: 0,
+    connectTimeout: connectMs,
+    keepalive: 30,
+    writeCache: false,
+  };
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    let timer = setTimeout(() => finish(timeout("CONNACK", connectMs)), connectMs);
+    // MQTT.js writes CONNECT (with the token) on this socket only now, after pinning.
+    const client: MqttClient = new mqtt.MqttClient(() => pinned.socket, options);
+    const finish = (r: Error | MessageBodies["joinResponse"]) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      client.end(true);
+      pinned.socket.destroy();
+      if (r instanceof Error) reject(r);
+      else resolve(r);
+    };
+    client.on("error", (err) => {
+      const rc = (err as { code?: unknown }).code;
+      if (rc === 4 || rc === 5)
+        finish(new JoinError("wrong-token", "the broker refused the join token"));
+      else if (typeof rc === "number") finish(new JoinError("refused", err.message));
+      else finish(new JoinError("unreachable", err.message, { cause: err }));
+    });
+    client.on("close", () => finish(new JoinError("unreachable", "connection closed")));
+    client.once("connect", () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => finish(timeout("join response", responseMs)), responseMs);
+      client.subscribe(respTopic, { qos: 1 }, (err, granted) => {
+        if (err || granted?.[0]?.qos === 128)
+          return finish(new JoinError("refused", "the broker refused the join response topic"));
+        client.publish(t.joinRequest(requestId), Buffer.from(request), { qos: 1 });
+      });
+    });
+    client.on("message", (topic, payload) => {
+      if (topic !== respTopic) return;
+      const d = decodeMessage(new Uint8Array(payload), "joinResponse");
+      if (!d.ok) return finish(new JoinError("bad-response", d.error.message));
+      const { v: _, type: __, ...body } = d.message;
+      finish(body);
+    });
+  });
+}
+
+function timeout(what: string, ms: number): JoinError {
+  return new JoinError("timeout", `no ${what} within ${ms} ms`);
+}
+
+function checkAnswer(
+  r: MessageBodies["joinResponse"],
+  pinned: PinnedConnection,
+  key: KeyPair,
+  expectRole: "worker" | "manager" | undefined,
+): Answer {
+  if (!r.ok) {
+    const why = `the CA refused: ${r.error ?? "no reason given"}`;
+    if (r.code === "wrong-token" || r.code === "bad-token" || r.code === "ca-mismatch")
+      throw new JoinError("wrong-token", why);
+    throw new JoinError("refused", why, { retryable: r.retry === true });
+  }
+  if (!r.certPem || !r.nodeId) throw new JoinError("bad-response", "answer lacks a certificate");
+  const cert = parseCertificate(r.certPem);
+  const id = checkCertificate(cert, pinned);
+  if (!constantTimeEqual(cert.publicKey, key.publicKey))
+    throw new JoinError("bad-response", "the certificate does not carry this node's key");
+  if (id.nodeId !== r.nodeId || (r.clusterId !== undefined && r.clusterId !== id.clusterId))
+    throw new JoinError("bad-response", "the answer and its certificate disagree");
+  if (r.caPem !== undefined && caDigest(r.caPem) !== caDigest(pinned.root.der))
+    throw new JoinError("bad-response", "the answer's CA is not the pinned one");
+  if (id.role === "admin" || (r.role !== undefined && r.role !== id.role))
+    throw new JoinError("bad-response", `unexpected role ${id.role}`);
+  if (expectRole !== undefined && id.role !== expectRole)
+    throw new JoinError("wrong-token", `this is a ${id.role} join token; ${expectRole} expected`);
+  const out: Answer = {
+    nodeId: id.nodeId,
+    role: id.role,
+    clusterId: id.clusterId,
+    certPem: toPem("CERTIFICATE", cert.der),
+    caPem: toPem("CERTIFICATE", pinned.root.der),
+    keyPem: privateKeyToPem(key),
+  };
+  if (r.brokers) out.brokers = r.brokers;
+  if (r.raftId !== undefined) out.raftId = r.raftId;
+  if (r.members !== undefined) out.members = r.members;
+  return out;
+}
+
+function checkCertificate(cert: ParsedCertificate, pinned: PinnedConnection) {
+  if (cert.isCA || !isSignedBy(cert, pinned.root))
+    throw new JoinError("bad-response", "the certificate is not signed by the pinned CA");
+  const id = identityOf(cert, pinned.clusterId);
+  if (!isTopicId(id.nodeId)) throw new JoinError("bad-response", "certificate names no node");
+  return id;
+}
