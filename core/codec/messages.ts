@@ -45,7 +45,9 @@ const schemas = {
       assignVersion: s.int(),
       agentVersion: s.string(64),
     },
-    { tasks: s.array(taskStatusUpdate, limits.statusBatchItemsMax) },
+    // `addr`: the node's address as the managers see it (the local IP of the agent's broker
+    // connection); the dispatcher records a valid IP in Node.status.addr.
+    { tasks: s.array(taskStatusUpdate, limits.statusBatchItemsMax), addr: s.string(64, 2) },
   ),
   heartbeat: s.object(
     { seq: s.int() },
@@ -144,6 +146,7 @@ export interface MessageBodies {
     assignVersion: number;
     agentVersion: string;
     tasks?: TaskStatusUpdate[];
+    addr?: string;
   };
   heartbeat: {
     seq: number;

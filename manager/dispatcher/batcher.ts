@@ -116,12 +116,10 @@ export class WriteBatcher {
   /** Queues a node write; a later change for the same node replaces an earlier one. */
   node(nodeId: string, change: NodeChange): void {
     const prior = this.#nodes.get(nodeId);
-    this.#nodes.set(
-      nodeId,
-      prior?.description && !change.description
-        ? { ...change, description: prior.description }
-        : change,
-    );
+    const merged = { ...change };
+    if (prior?.description && !change.description) merged.description = prior.description;
+    if (prior?.addr && !change.addr) merged.addr = prior.addr;
+    this.#nodes.set(nodeId, merged);
     this.#schedule();
   }
 

@@ -116,6 +116,8 @@ test("300 agents over mosquitto: register, heartbeat, assignments, status, DOWN,
       () => nodes().filter((n) => n.status.state === "ready").length === AGENTS,
       30_000,
     );
+    // Each simulated agent says where its broker connection comes from: loopback here.
+    assert.deepEqual([...new Set(nodes().map((n) => n.status.addr))], ["127.0.0.1"]);
 
     await placeTasks(writer);
     const running = () =>

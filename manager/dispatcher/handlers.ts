@@ -2,6 +2,7 @@
 // side effect (size, topic, envelope, shape, node identity); anything wrong costs only that
 // message: it is counted by reason, logged (rate-limited) and dropped.
 
+import { isIP } from "node:net";
 import { decodeMessage, type Message, type MessageType } from "../../core/codec/index.ts";
 import { limits } from "../../core/limits.ts";
 import type { Store } from "../../core/store/index.ts";
@@ -84,12 +85,19 @@ function onHello(ctx: UplinkContext, nodeId: string, m: Message<"hello">): void 
   ctx.counters.hellos++;
   const now = ctx.clock.now();
   ctx.liveness.beat(nodeId, now);
+  // A bad address costs the address only: the node still registers.
+  const addr = m.addr !== undefined && isIP(m.addr) !== 0 ? m.addr : undefined;
+  if (m.addr !== undefined && addr === undefined)
+    ctx.drops.drop("bad_addr", `hello addr ${JSON.stringify(m.addr)} is not an IP address`, {
+      nodeId,
+    });
   ctx.batcher.node(nodeId, {
     state: "ready",
     message: "registered",
     lastSeen: now,
     at: now,
     description: m.description,
+    ...(addr ? { addr } : {}),
   });
   ctx.assignments.publish(nodeId);
   for (const u of m.tasks ?? []) ctx.batcher.offer(nodeId, u);

@@ -41,6 +41,7 @@ export const dropReasons = [
   "queue_full",
   "write_failed",
   "handler_error",
+  "bad_addr",
 ] as const;
 
 export type DropReason = (typeof dropReasons)[number];

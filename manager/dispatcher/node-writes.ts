@@ -15,6 +15,8 @@ export interface NodeChange {
   at: number;
   /** Present for a hello: the node's self-description (platform, resources, hw labels). */
   description?: WireNodeDescription;
+  /** Present for a hello that named a valid IP: the node's address (Node.status.addr). */
+  addr?: string;
   /** Store writes of this change that conflicted so far (the batcher retries a few). */
   attempts?: number;
 }
@@ -42,7 +44,12 @@ function newNode(id: string, c: NodeChange, description: NodeDescription): Node 
     updatedAt: c.at,
     description,
     spec: { role: "worker", availability: "active", labels: {} },
-    status: { state: c.state, message: c.message, lastSeen: c.lastSeen },
+    status: {
+      state: c.state,
+      message: c.message,
+      ...(c.addr ? { addr: c.addr } : {}),
+      lastSeen: c.lastSeen,
+    },
   };
 }
 
@@ -65,7 +72,13 @@ export function applyNodeChange(
   const next: Node = {
     ...node,
     updatedAt: c.at,
-    status: { ...node.status, state: c.state, message: c.message, lastSeen: c.lastSeen },
+    status: {
+      ...node.status,
+      state: c.state,
+      message: c.message,
+      ...(c.addr ? { addr: c.addr } : {}),
+      lastSeen: c.lastSeen,
+    },
   };
   if (description && !sameDescription(description, node.description)) {
     next.description = description;

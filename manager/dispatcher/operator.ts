@@ -35,6 +35,7 @@ export function nodeView(n: Node): Record<string, unknown> {
     availability: n.spec.availability,
     state: n.status.state,
     message: n.status.message,
+    addr: n.status.addr,
     lastSeen: n.status.lastSeen,
     platform: n.description.platform,
     resources: n.description.resources,

@@ -189,3 +189,24 @@ test("manager nodes are not heartbeat sessions: never marked down by the dispatc
   assert.equal(nodeState(h, "pi-9"), "down", "a silent worker does go down");
   await h.dispatcher.stop();
 });
+
+test("hello records the node's address; a bad one costs the address only", async () => {
+  const h = harness();
+  await h.dispatcher.start();
+  const addr = (id: string) => h.store.view((tx) => tx.get("nodes", id))?.status.addr;
+  await h.hello("a1", { addr: "192.168.1.20" });
+  await h.clock.advance(100);
+  assert.equal(addr("a1"), "192.168.1.20");
+  await h.hello("a1", { addr: "fd00::20" }); // the node moved
+  await h.clock.advance(100);
+  assert.equal(addr("a1"), "fd00::20");
+  await h.hello("a1"); // an agent that does not say keeps the last known one
+  await h.clock.advance(100);
+  assert.equal(addr("a1"), "fd00::20");
+  await h.hello("a2", { addr: "not-an-ip; rm -rf" });
+  await h.clock.advance(100);
+  assert.equal(h.store.view((tx) => tx.get("nodes", "a2"))?.status.state, "ready");
+  assert.equal(addr("a2"), undefined);
+  assert.equal(h.dispatcher.stats().dropped.bad_addr, 1);
+  await h.dispatcher.stop();
+});

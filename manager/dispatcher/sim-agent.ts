@@ -76,12 +76,20 @@ export class SimAgent {
     return this.#client.connected;
   }
 
+  /** The local IP of the broker connection: the address managers reach this node at. */
+  get addr(): string | undefined {
+    const a = (this.#client.stream as { localAddress?: string } | undefined)?.localAddress;
+    return a?.startsWith("::ffff:") ? a.slice(7) : a;
+  }
+
   async hello(): Promise<void> {
+    const addr = this.addr;
     const body = {
       nodeId: this.nodeId,
       description: this.#description,
       assignVersion: this.assignVersion,
       agentVersion: "sim",
+      ...(addr ? { addr } : {}),
     };
     await this.#publish(this.#topics.hello(this.nodeId), encodeMessage("hello", body), 1);
   }
