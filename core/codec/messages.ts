@@ -70,12 +70,21 @@ const schemas = {
     certPem: s.string(16_384, 1),
   }),
   cert: s.object({ certPem: s.string(16_384, 1), caPem: s.string(65_536, 1) }),
-  joinRequest: s.object({
-    token: s.string(256, 1),
-    publicKey: s.bytes(256, 32),
-    proof: s.bytes(512, 32),
-    description: nodeDescription,
-  }),
+  // `manager`: what a joining manager advertises (host:port each), required for a manager token.
+  joinRequest: s.object(
+    {
+      token: s.string(256, 1),
+      publicKey: s.bytes(256, 32),
+      proof: s.bytes(512, 32),
+      description: nodeDescription,
+    },
+    {
+      manager: s.object(
+        { raftAddr: s.string(261, 3), brokerAddr: s.string(261, 3) },
+        { apiAddr: s.string(261, 3) },
+      ),
+    },
+  ),
   // The answer on `join/<req>/resp`. Optional fields, all additive: the cluster id and role the
   // certificate names, broker URLs (mqtts://host:port) the node may use, for managers their raft
   // id and the current members; on a refusal `code` is the CA's error code (CryptoError codes
@@ -170,6 +179,7 @@ export interface MessageBodies {
     publicKey: Uint8Array;
     proof: Uint8Array;
     description: WireNodeDescription;
+    manager?: { raftAddr: string; brokerAddr: string; apiAddr?: string };
   };
   joinResponse: {
     ok: boolean;

@@ -251,10 +251,24 @@ export interface JoinTokenHashes {
   manager: string;
 }
 
+/** What the CA revoked (contract 5): serials until they lapse, removed node ids forever. */
+export interface ClusterRevocations {
+  serials: { serial: string; notAfterMs: number; revokedAtMs: number }[];
+  removedNodes: string[];
+}
+
 export interface Cluster extends Meta {
   spec: ClusterSpec;
   rootCA?: RootCA;
   joinTokens?: JoinTokenHashes;
+  /** The join tokens themselves, for `fleet join-token` (swarm keeps them in its store too). */
+  joinTokenStrings?: JoinTokenHashes;
+  /**
+   * Hex SHA-256 of the public keys that joined, newest last (bounded by
+   * limits.joinSeenKeysMax): a replayed join request is refused by any leader.
+   */
+  joinedKeys?: string[];
+  revocations?: ClusterRevocations;
 }
 
 export type TableName = "nodes" | "services" | "tasks" | "clusters";

@@ -60,7 +60,16 @@ const shapes: Record<TableName, Shape> = {
       { err: s.string(4096), containerId: s.string(128), exitCode: s.int(-2_147_483_648) },
     ),
   }),
-  clusters: s.object({ ...meta, spec: plain }, { rootCA: plain, joinTokens: plain }),
+  clusters: s.object(
+    { ...meta, spec: plain },
+    {
+      rootCA: plain,
+      joinTokens: plain,
+      joinTokenStrings: plain,
+      joinedKeys: s.array(s.string(64, 64), limits.joinedKeysStoredMax),
+      revocations: plain,
+    },
+  ),
 };
 
 /** Returns what is wrong with an object for a table, or undefined. */
