@@ -3,7 +3,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { CONFIG_FILE, ConfigError, loadConfig, parseFlags, saveConfig } from "./config.ts";
+import {
+  CONFIG_FILE,
+  ConfigError,
+  loadConfig,
+  parseFlags,
+  pendingJoin,
+  saveConfig,
+} from "./config.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "fleet-agent-config-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -78,5 +85,76 @@ test("a damaged config file is a ConfigError naming the file", () => {
   assert.throws(
     () => loadConfig(["--data-dir", dir, "--config", p]),
     (e: unknown) => e instanceof ConfigError && e.message.includes(p),
+  );
+});
+
+test("tls paths saved as {tls: {certFile, keyFile, caFile}} are read back", () => {
+  const d = join(dir, "tls-saved");
+  const tls = { certFile: "/c/node.pem", keyFile: "/c/node.key", caFile: "/c/ca.pem" };
+  saveConfig({
+    ...loadConfig([
+      "--data-dir",
+      d,
+      "--cluster",
+      "c",
+      "--node-id",
+      "n",
+      "--broker",
+      "mqtts://m:8883",
+    ]),
+    tls,
+  });
+  assert.deepEqual(loadConfig(["--data-dir", d]).tls, tls);
+  // A flag still wins over the file.
+  assert.equal(loadConfig(["--data-dir", d, "--tls-ca", "/other.pem"]).tls?.caFile, "/other.pem");
+});
+
+test("--config FILE is read over the data dir's own agent.json", () => {
+  const d = join(dir, "layered");
+  saveConfig({
+    ...loadConfig(["--data-dir", d, "--cluster", "c", "--node-id", "n", "--broker", "mqtts://m:1"]),
+  });
+  const image = join(dir, "image.json");
+  writeFileSync(image, JSON.stringify({ labels: { site: "north" } }));
+  const c = loadConfig(["--data-dir", d, "--config", image]);
+  assert.equal(c.nodeId, "n");
+  assert.deepEqual(c.labels, { site: "north" });
+});
+
+test("pendingJoin: a token and no certificates; the brokers are the managers", () => {
+  const d = join(dir, "first-boot");
+  const image = join(dir, "first-boot.json");
+  const token = `FLT1-${"a".repeat(64)}-${"b".repeat(32)}`;
+  writeFileSync(
+    image,
+    JSON.stringify({
+      joinToken: token,
+      brokers: ["m1:8883", "mqtts://m2:8883"],
+      labels: { a: "1" },
+    }),
+  );
+  const p = pendingJoin(["--data-dir", d, "--config", image, "--label", "b=2"], () => false);
+  assert.deepEqual(p && { ...p, hostname: "h" }, {
+    dataDir: d,
+    token,
+    managers: ["m1:8883", "mqtts://m2:8883"],
+    labels: { a: "1", b: "2" },
+    hostname: "h",
+  });
+  assert.equal(
+    pendingJoin(["--data-dir", d, "--config", image], () => true),
+    undefined,
+  );
+  assert.equal(
+    pendingJoin(["--data-dir", d], () => false),
+    undefined,
+  );
+  assert.equal(
+    pendingJoin(["--data-dir", d, "--token", token, "--broker", "mqtts://m:1"], () => false)?.token,
+    token,
+  );
+  assert.throws(
+    () => pendingJoin(["--data-dir", join(dir, "none"), "--token", token], () => false),
+    /managers/,
   );
 });

@@ -2,6 +2,9 @@
 // <data-dir>/agent.json). The identity part (cluster, node id, brokers) is written back to
 // <data-dir>/agent.json so that `run --data-dir D` alone works after the first start.
 // Bad flags or a bad file are a ConfigError saying what to fix; nothing else throws.
+// A first-boot image may instead carry a join token (`joinToken` in the file, or `--token`) and
+// manager addresses (`brokers`): `run` then joins first (pendingJoin) and writes the identity
+// and TLS file paths back here, without the token.
 
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
@@ -24,8 +27,10 @@ export interface AgentConfig {
   offlineAfterMs: number;
   pollIntervalMs: number;
   dockerSocket?: string;
-  tls?: { certFile?: string; keyFile?: string; caFile?: string };
+  tls?: Tls;
 }
+
+type Tls = { certFile?: string; keyFile?: string; caFile?: string };
 
 export class ConfigError extends FleetError {
   constructor(message: string) {
@@ -35,7 +40,7 @@ export class ConfigError extends FleetError {
 }
 
 const NUMBERS = ["heartbeat-ms", "offline-after-ms", "poll-ms"] as const;
-const STRINGS = ["data-dir", "cluster", "node-id", "config", "docker-socket", "hostname"];
+const STRINGS = ["data-dir", "cluster", "node-id", "config", "docker-socket", "hostname", "token"];
 const TLS = ["tls-cert", "tls-key", "tls-ca"];
 
 /** Parses `--name value` / `--name=value` flags; repeated --broker and --label accumulate. */
@@ -82,16 +87,54 @@ function num(v: unknown, what: string, fallback: number, min: number): number {
   return n;
 }
 
-/** Resolves the configuration from flags and files. */
-export function loadConfig(argv: string[]): AgentConfig {
+function sources(argv: string[]) {
   const f = parseFlags(argv);
   const one = (k: string) => f.get(k)?.at(-1);
   const dataDir = one("data-dir");
   if (!dataDir) throw new ConfigError("--data-dir is required");
-  const path = one("config") ?? join(dataDir, CONFIG_FILE);
-  const file = existsSync(path) ? readFile(path) : {};
+  // `--config FILE` is read over the data dir's own agent.json (identity saved after a join).
+  const own = join(dataDir, CONFIG_FILE);
+  const path = one("config") ?? own;
+  const file = {
+    ...(path !== own && existsSync(own) ? readFile(own) : {}),
+    ...(existsSync(path) ? readFile(path) : {}),
+  };
   const str = (k: string, fk: string) =>
     one(k) ?? (typeof file[fk] === "string" ? (file[fk] as string) : undefined);
+  const fileLabels = typeof file.labels === "object" && file.labels !== null ? file.labels : {};
+  const labels = { ...(fileLabels as Record<string, string>), ...labelsOf(f.get("label") ?? []) };
+  return { f, one, dataDir, file, str, labels };
+}
+
+export interface PendingJoin {
+  dataDir: string;
+  token: string;
+  /** The broker addresses given (mqtts:// URLs or host:port): the managers to join through. */
+  managers: string[];
+  labels: Record<string, string>;
+  hostname: string;
+}
+
+/**
+ * A join `run` must do first: a token in the flags (`--token`) or the file (`joinToken`) and
+ * no certificate set in the data dir yet (`hasCerts` is the caller's, from edge-agent/join).
+ */
+export function pendingJoin(
+  argv: string[],
+  hasCerts: (dataDir: string) => boolean,
+): PendingJoin | undefined {
+  const { f, dataDir, file, str, labels } = sources(argv);
+  const token = str("token", "joinToken");
+  if (!token || hasCerts(dataDir)) return undefined;
+  const managers = f.get("broker") ?? (Array.isArray(file.brokers) ? file.brokers.map(String) : []);
+  if (managers.length === 0)
+    throw new ConfigError("a join token needs the managers' addresses (--broker, or brokers)");
+  return { dataDir, token, managers, labels, hostname: str("hostname", "hostname") ?? hostname() };
+}
+
+/** Resolves the configuration from flags and files. */
+export function loadConfig(argv: string[]): AgentConfig {
+  const { f, one, dataDir, file, str, labels } = sources(argv);
   const clusterId = str("cluster", "clusterId");
   const nodeId = str("node-id", "nodeId");
   if (!clusterId || !isTopicId(clusterId)) throw new ConfigError("--cluster: missing or invalid");
@@ -102,14 +145,13 @@ export function loadConfig(argv: string[]): AgentConfig {
     if (!/^mqtts?:\/\/[^/]+/.test(b))
       throw new ConfigError(`--broker ${b}: expected mqtt:// or mqtts://`);
   }
-  const fileLabels = typeof file.labels === "object" && file.labels !== null ? file.labels : {};
   const config: AgentConfig = {
     dataDir,
     clusterId,
     nodeId,
     brokers,
     hostname: str("hostname", "hostname") ?? hostname(),
-    labels: { ...(fileLabels as Record<string, string>), ...labelsOf(f.get("label") ?? []) },
+    labels,
     heartbeatPeriodMs: num(
       one("heartbeat-ms") ?? file.heartbeatPeriodMs,
       "heartbeat",
@@ -131,10 +173,13 @@ export function loadConfig(argv: string[]): AgentConfig {
   };
   const socket = str("docker-socket", "dockerSocket");
   if (socket) config.dockerSocket = socket;
+  // saveConfig writes `tls: {certFile, keyFile, caFile}`; `tlsCert` etc. are accepted too.
+  const ft = typeof file.tls === "object" && file.tls !== null ? (file.tls as Tls) : {};
+  const fileTls = (k: keyof Tls) => (typeof ft[k] === "string" ? ft[k] : undefined);
   const tls = {
-    certFile: str("tls-cert", "tlsCert"),
-    keyFile: str("tls-key", "tlsKey"),
-    caFile: str("tls-ca", "tlsCa"),
+    certFile: one("tls-cert") ?? fileTls("certFile") ?? str("tls-cert", "tlsCert"),
+    keyFile: one("tls-key") ?? fileTls("keyFile") ?? str("tls-key", "tlsKey"),
+    caFile: one("tls-ca") ?? fileTls("caFile") ?? str("tls-ca", "tlsCa"),
   };
   if (tls.certFile || tls.keyFile || tls.caFile) config.tls = JSON.parse(JSON.stringify(tls));
   return config;

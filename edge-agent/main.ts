@@ -1,33 +1,45 @@
 // The edge agent's entry point (bundled to dist/edge-agent.mjs):
+//   edge-agent join --token T --data-dir D [--label k=v…] [--hostname H] MANAGER_HOST:PORT…
 //   edge-agent run --data-dir D [--cluster C --node-id N --broker URL…] [--label k=v…]
 //                  [--config FILE] [--heartbeat-ms MS] [--offline-after-ms MS] [--poll-ms MS]
 //                  [--docker-socket PATH] [--hostname H] [--tls-cert F --tls-key F --tls-ca F]
-// `join` arrives with the security work. Containers keep running when the agent stops.
+//                  [--token T]
+// `run` with a join token (flag or `joinToken` in the config) and no certificates in the data
+// dir joins first through its brokers (a freshly flashed image). Containers keep running when
+// the agent stops.
 
 import { AGENT_VERSION, startAgent } from "./agent.ts";
-import { ConfigError, loadConfig, saveConfig } from "./config.ts";
+import { ConfigError, loadConfig, pendingJoin, saveConfig } from "./config.ts";
 import { DockerExecutor } from "./executor/docker.ts";
+import { parseJoinArgs } from "./join/args.ts";
+import { hasCerts } from "./join/certs.ts";
+import { enrolAgent } from "./join/enrol.ts";
+import { JoinError } from "./join/errors.ts";
 
-const USAGE = `usage: edge-agent run --data-dir D --cluster C --node-id N --broker URL [--broker…]
+const USAGE = `usage: edge-agent join --token T --data-dir D [--label k=v…] [--hostname H]
+       [--timeout-ms MS] [--rounds N] MANAGER_HOST[:PORT]…
+       edge-agent run --data-dir D [--cluster C --node-id N --broker URL [--broker…]]
        [--label k=v…] [--config FILE] [--heartbeat-ms MS] [--offline-after-ms MS] [--poll-ms MS]
-       [--docker-socket PATH] [--hostname H] [--tls-cert F --tls-key F --tls-ca F]
+       [--docker-socket PATH] [--hostname H] [--tls-cert F --tls-key F --tls-ca F] [--token T]
        edge-agent version`;
 
 function log(line: string): void {
   process.stderr.write(`${new Date().toISOString()} ${line}\n`);
 }
 
-function main(argv: string[]): number | undefined {
-  const [command, ...rest] = argv;
-  if (command === "version") {
-    console.log(AGENT_VERSION);
-    return 0;
+async function join(argv: string[]): Promise<number> {
+  const r = await enrolAgent({ ...parseJoinArgs(argv), log });
+  console.log(`edge-agent: joined cluster ${r.clusterId} as node ${r.nodeId} (${r.role})`);
+  return 0;
+}
+
+async function run(argv: string[]): Promise<number | undefined> {
+  const first = pendingJoin(argv, hasCerts);
+  if (first) {
+    const r = await enrolAgent({ ...first, log });
+    log(`edge-agent: joined cluster ${r.clusterId} as node ${r.nodeId}`);
   }
-  if (command !== "run") {
-    console.error(command === "join" ? "edge-agent: join is not implemented yet" : USAGE);
-    return 2;
-  }
-  const config = loadConfig(rest);
+  const config = loadConfig(argv);
   saveConfig(config);
   const executor = new DockerExecutor(
     config.dockerSocket ? { socketPath: config.dockerSocket } : {},
@@ -50,11 +62,29 @@ function main(argv: string[]): number | undefined {
   return undefined;
 }
 
-try {
-  const code = main(process.argv.slice(2));
-  if (code !== undefined) process.exitCode = code;
-} catch (err) {
-  if (!(err instanceof ConfigError)) throw err;
-  console.error(`edge-agent: ${err.message}\n${USAGE}`);
-  process.exitCode = 2;
+async function main(argv: string[]): Promise<number | undefined> {
+  const [command, ...rest] = argv;
+  if (command === "version") {
+    console.log(AGENT_VERSION);
+    return 0;
+  }
+  if (command === "join") return join(rest);
+  if (command === "run") return run(rest);
+  console.error(USAGE);
+  return 2;
 }
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code !== undefined) process.exitCode = code;
+  },
+  (err) => {
+    if (err instanceof JoinError) {
+      console.error(`edge-agent: ${err.message} [${err.code}]`);
+      process.exitCode = 1;
+    } else if (err instanceof ConfigError) {
+      console.error(`edge-agent: ${err.message}\n${USAGE}`);
+      process.exitCode = 2;
+    } else throw err;
+  },
+);

@@ -5,12 +5,13 @@
 // It records every CONNECT it saw, so a test can tell whether a token ever reached it.
 
 import type { AddressInfo } from "node:net";
-import { createServer, type Server } from "node:tls";
+import { createServer, type Server, type TLSSocket } from "node:tls";
 import { Aedes, type AedesPublishPacket } from "aedes";
 import { decodeMessage, encodeMessage, type MessageBodies } from "../../core/codec/messages.ts";
 import { filterCovered, grants, type Principal } from "../../core/crypto/acl.ts";
 import { toHex } from "../../core/crypto/bytes.ts";
-import { issueCertificate, type RootCA } from "../../core/crypto/identity.ts";
+import { parseCertificate } from "../../core/crypto/cert-read.ts";
+import { identityOf, issueCertificate, type RootCA } from "../../core/crypto/identity.ts";
 import { privateKeyToPem } from "../../core/crypto/keys.ts";
 import { verifyJoinProof } from "../../core/crypto/proof.ts";
 import { testBytes, testNodeCert } from "../../core/crypto/testing.ts";
@@ -45,6 +46,8 @@ export class StandInManager {
   readonly connects: { clientId: string; username?: string; password?: string }[] = [];
   readonly requests: JoinRequestSeen[] = [];
   readonly refused: string[] = [];
+  /** Node ids that connected with a certificate of the cluster. */
+  readonly nodes: string[] = [];
   #issued = 0;
   private constructor(
     readonly o: StandInOptions,
@@ -62,7 +65,9 @@ export class StandInManager {
 
   static async start(o: StandInOptions): Promise<StandInManager> {
     const shown = o.presented ?? o.root;
-    const leaf = testNodeCert(shown, `manager-${toHex(testBytes(shown.digest, 4))}`, "manager");
+    const leaf = testNodeCert(shown, `manager-${toHex(testBytes(shown.digest, 4))}`, "manager", {
+      nowMs: Date.now(),
+    });
     const aedes = new Aedes();
     await aedes.listen();
     const server = createServer(
@@ -70,6 +75,10 @@ export class StandInManager {
         cert: leaf.certPem + (o.presentedRootPem ?? shown.certPem),
         key: privateKeyToPem(leaf.key),
         minVersion: "TLSv1.3",
+        // Joined nodes come back with their certificate; joining sessions have none.
+        ca: [o.root.certPem],
+        requestCert: true,
+        rejectUnauthorized: false,
       },
       (socket) => aedes.handle(socket),
     );
@@ -92,6 +101,14 @@ export class StandInManager {
     this.aedes.authenticate = (client, username, password, done) => {
       const pw = password?.toString();
       this.connects.push({ clientId: client.id, username, password: pw });
+      const socket = client.conn as unknown as TLSSocket;
+      if (socket.authorized) {
+        const cert = parseCertificate(new Uint8Array(socket.getPeerCertificate().raw));
+        const id = identityOf(cert, clusterId);
+        this.#principals.set(client, { kind: "node", clusterId, nodeId: id.nodeId, role: id.role });
+        this.nodes.push(id.nodeId);
+        return done(null, true);
+      }
       const ok =
         username === "fleet-join" && (pw === this.o.tokens.worker || pw === this.o.tokens.manager);
       if (!ok) {
