@@ -2,7 +2,7 @@
 
 import type { ClusterSpec } from "../../../core/model/types.ts";
 import { bool, list, type Parsed, str, UsageError } from "../args.ts";
-import { CliError } from "../client.ts";
+import { CliError, describeTarget } from "../client.ts";
 import {
   type CliContext,
   type Command,
@@ -76,7 +76,8 @@ async function events(c: CliContext, p: Parsed) {
   const since = str(p, "since");
   if (since !== undefined) q.set("since", since);
   let reset: string | undefined;
-  await c.client().stream(
+  const client = c.client();
+  await client.stream(
     withQuery("/v1/events", q),
     (event, data) => {
       if (event === "reset") reset = (data as { message?: string }).message ?? "reset";
@@ -84,8 +85,14 @@ async function events(c: CliContext, p: Parsed) {
     },
     c.signal,
   );
-  if (reset === undefined) return 0;
-  throw new CliError(`the event stream was reset (${reset}): run fleet events again`);
+  if (reset !== undefined)
+    throw new CliError(`the event stream was reset (${reset}): run fleet events again`);
+  if (c.signal.aborted) return 0;
+  // The stream has no end of its own: the manager went away (stopped, crashed, restarting).
+  throw new CliError(
+    `the event stream from ${describeTarget(client.target)} ended: the manager closed it ` +
+      "(stopped or restarted?); run fleet events again, or point --host at another manager",
+  );
 }
 
 export const clusterCommands: Command[] = [
