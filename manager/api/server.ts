@@ -7,7 +7,9 @@
 //   const where = await api.start();   ...   await api.stop();
 
 import type { Server } from "node:http";
+import type { CaKeeper } from "../ca/lifecycle.ts";
 import type { ManagerContext } from "../context.ts";
+import { caRoutes } from "./ca.ts";
 import { clusterRoutes } from "./cluster.ts";
 import { EventHub, eventRoutes } from "./events.ts";
 import {
@@ -34,6 +36,8 @@ export interface ApiServerOptions {
   tokens?: TokenSource;
   /** Service logs; without one, /v1/services/{id}/logs answers 501. */
   logs?: LogSource;
+  /** The manager's CA (unlock, admin and broker certificates); without one /v1/ca/* is 501. */
+  ca?: CaKeeper;
 }
 
 export interface ApiAddresses {
@@ -45,6 +49,7 @@ export interface ApiServices {
   tokens?: TokenSource;
   logs?: LogSource;
   events: EventHub;
+  ca?: CaKeeper;
 }
 
 export const routes: Route<ApiServices>[] = [
@@ -53,6 +58,7 @@ export const routes: Route<ApiServices>[] = [
   ...serviceRoutes,
   ...taskRoutes,
   ...eventRoutes,
+  ...caRoutes,
 ] as Route<ApiServices>[];
 
 export class ApiServer {
@@ -68,7 +74,12 @@ export class ApiServer {
     this.#ctx = ctx;
     this.#options = options;
     this.events = new EventHub(ctx.store, ctx.now);
-    const services = { tokens: options.tokens, logs: options.logs, events: this.events };
+    const services = {
+      tokens: options.tokens,
+      logs: options.logs,
+      events: this.events,
+      ...(options.ca ? { ca: options.ca } : {}),
+    };
     this.#router = new Router(routes, ctx, services);
   }
 
