@@ -44,13 +44,28 @@ function byHostname(a: Node, b: Node): number {
   return x < y ? -1 : x > y ? 1 : a.id < b.id ? -1 : 1;
 }
 
+/** A manager's `leader` flag as this replica's Raft sees it now (the store's copy was written
+ * at registration and would keep naming the first leader forever). */
+function withLeader(c: Call, n: Node): Node {
+  const ms = n.managerStatus;
+  if (!ms) return n;
+  const leader = c.ctx.consensus.leader();
+  return { ...n, managerStatus: { ...ms, leader: leader !== 0 && Number(ms.raftId) === leader } };
+}
+
 function list(c: Call): ApiResponse {
   const keep = nodeFilter(c.query);
-  return ok(c.ctx.store.view((tx) => tx.find("nodes").filter(keep).sort(byHostname)));
+  const nodes = c.ctx.store.view((tx) => tx.find("nodes").filter(keep).sort(byHostname));
+  return ok(nodes.map((n) => withLeader(c, n)));
 }
 
 function inspect(c: Call): ApiResponse {
-  return ok(c.ctx.store.view((tx) => findNode(tx, c.params.ref!)));
+  return ok(
+    withLeader(
+      c,
+      c.ctx.store.view((tx) => findNode(tx, c.params.ref!)),
+    ),
+  );
 }
 
 function managers(tx: ReadTx): number {
