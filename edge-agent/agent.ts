@@ -2,6 +2,7 @@
 // hardware labels in the node description. No decisions here: each part owns its own.
 
 import { mkdirSync, readFileSync } from "node:fs";
+import { MANAGER_SERVER_NAME } from "../core/crypto/identity.ts";
 import { topics } from "../core/topics.ts";
 import type { AgentConfig } from "./config.ts";
 import type { Executor } from "./executor/executor.ts";
@@ -36,6 +37,9 @@ function tlsOf(c: AgentConfig): SessionTls | undefined {
   if (cert) out.cert = cert;
   if (key) out.key = key;
   if (ca) out.ca = ca;
+  // Managers are verified by the name every manager certificate carries, whatever address
+  // the agent dials (their certificates need not list it).
+  if (ca) out.servername = MANAGER_SERVER_NAME;
   return out;
 }
 

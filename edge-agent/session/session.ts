@@ -31,6 +31,8 @@ export interface SessionTls {
   ca?: string | Buffer;
   /** Default true; only tests against self-made brokers turn it off. */
   rejectUnauthorized?: boolean;
+  /** Name the broker's certificate must carry (fleet managers: `fleet-manager`), any address. */
+  servername?: string;
 }
 
 export interface SessionOptions {
@@ -153,6 +155,7 @@ export class Session implements StatusSink {
     const tls = this.#tls;
     if (tls) {
       Object.assign(o, { cert: tls.cert, key: tls.key, ca: tls.ca });
+      if (tls.servername) o.servername = tls.servername;
       o.rejectUnauthorized = tls.rejectUnauthorized ?? true;
     }
     return o;
@@ -291,6 +294,10 @@ export class Session implements StatusSink {
     if (!retained && !this.#managerSeen) {
       this.#managerSeen = true;
       this.#o.worker.setOnline(true);
+      // The resync must reach a dispatcher: the hello may have reached none (a leader starting
+      // publishes every assignment, which looks like an answer), so every task's status goes
+      // out once more as a status batch; statuses the manager already has are no-ops there.
+      for (const u of this.#o.worker.statuses()) if (u.timestamp > 0) this.report(u);
     }
   }
 }
