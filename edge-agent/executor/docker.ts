@@ -3,6 +3,7 @@
 // Engine failures become ExecutorErrors; this module never decides what a task does next.
 
 import Docker from "dockerode";
+import { watchContainerEvents } from "./docker-events.ts";
 import { toCreateOptions } from "./docker-spec.ts";
 import {
   type ContainerConfig,
@@ -13,6 +14,7 @@ import {
   type Health,
   normalizeImage,
   type PullProgress,
+  type Unwatch,
 } from "./executor.ts";
 
 export interface DockerExecutorOptions {
@@ -104,9 +106,21 @@ export function demuxLogs(buf: Buffer): string {
 
 export class DockerExecutor implements Executor {
   readonly docker: Docker;
+  readonly #options: DockerExecutorOptions;
 
   constructor(options: DockerExecutorOptions = {}) {
+    this.#options = options;
     this.docker = new Docker(dockerOptions(options));
+  }
+
+  watch(
+    labels: Record<string, string>,
+    onChange: (id: string | undefined) => void,
+    log?: (line: string) => void,
+  ): Unwatch {
+    // A client of its own without the request timeout: an idle event stream is not a failure.
+    const { timeout: _, ...o } = dockerOptions(this.#options);
+    return watchContainerEvents(new Docker(o), labels, onChange, log ? { log } : {});
   }
 
   async hasImage(image: string): Promise<boolean> {

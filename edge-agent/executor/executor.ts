@@ -78,7 +78,19 @@ export interface Executor {
   list(labels: Record<string, string>): Promise<ContainerInfo[]>;
   /** The last lines of the container's output (stdout and stderr interleaved). */
   logs(id: string, tailLines: number): Promise<string>;
+  /**
+   * Optional: calls `onChange` as soon as a container carrying all of these labels changes
+   * (its id), or with undefined when changes may have been missed (stream (re)connected).
+   * Without it the worker's poll alone notices changes. Returns the function that stops it.
+   */
+  watch?(
+    labels: Record<string, string>,
+    onChange: (containerId: string | undefined) => void,
+    log?: (line: string) => void,
+  ): Unwatch;
 }
+
+export type Unwatch = () => void;
 
 export type ExecutorErrorCode =
   | "not_found"

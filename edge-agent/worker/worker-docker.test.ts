@@ -97,3 +97,41 @@ test("docker: run, health-gate, adopt, fail on exit, shut down, remove", async (
   );
   assert.ok(forwardOnly(one.sink) && forwardOnly(two.sink));
 });
+
+test("docker: the engine's events wake the worker at once (its poll is a minute away)", async (t) => {
+  if (!need(t, "docker", "busybox")) return;
+  const image = ensureTestImage();
+  const ex = new DockerExecutor();
+  const sink = new RecordingSink();
+  const id = `e${process.pid}x${Date.now().toString(36)}`;
+  const worker = new Worker({
+    executor: ex,
+    nodeId: `enode-${process.pid}`,
+    sink,
+    pollIntervalMs: 60_000,
+  });
+  worker.setOnline(true);
+  worker.start();
+  try {
+    const labels = { "fleet.test": VALUE };
+    worker.setAssignment({
+      version: 1,
+      tasks: [task(id, { image, args: ["sleep", "300"], labels, stopGracePeriodMs: 0 })],
+    });
+    const wait = async (what: string, ok: () => boolean) => {
+      const deadline = Date.now() + 30_000;
+      while (!ok()) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    await wait("RUNNING", () => sink.last(id)?.state === S.RUNNING);
+    const containerId = sink.last(id)!.containerId!;
+    spawnSync("docker", ["kill", containerId], { stdio: "ignore" });
+    // No pass is due for a minute: only the die event can make the worker look now.
+    await wait("FAILED after docker kill", () => sink.last(id)?.state === S.FAILED);
+    assert.equal(sink.last(id)?.exitCode, 137);
+  } finally {
+    await worker.stop();
+  }
+});

@@ -20,6 +20,7 @@ import { type Connectivity, nextStep, restartVerdict, type Step } from "./decide
 import type { WorkerOptions } from "./options.ts";
 import { progressMessage } from "./progress.ts";
 import { planTask, SpecError, type TaskPlan } from "./spec.ts";
+import { Wakeup } from "./wake.ts";
 
 const STEPS_PER_TASK_MAX = limits.agentStepsPerTaskMax;
 const ORPHAN_GRACE_MS = limits.agentOrphanGraceMs;
@@ -39,6 +40,8 @@ export class Worker {
   readonly #link: ConnectivityTracker;
   #timer: NodeJS.Timeout | undefined;
   #passing: Promise<void> | undefined;
+  #unwatch: (() => void) | undefined;
+  readonly #wake: Wakeup;
 
   constructor(o: WorkerOptions) {
     this.#o = {
@@ -52,6 +55,7 @@ export class Worker {
     for (const s of Object.values(o.initial?.statuses ?? {})) this.#statuses.set(s.taskId, s);
     this.#trusted = o.initialTrusted ?? false;
     this.#link = new ConnectivityTracker(this.#o.now, this.#o.offlineAfterMs);
+    this.#wake = new Wakeup(this.#o.now, () => this.poke());
   }
 
   get assignVersion(): number {
@@ -90,7 +94,10 @@ export class Worker {
 
   /** The session says whether a manager is reachable now. */
   setOnline(online: boolean): void {
-    if (this.#link.set(online)) this.poke();
+    if (!this.#link.set(online)) return;
+    this.poke();
+    // Offline autonomy starts when the threshold passes, not at the next (slow) poll.
+    if (!online) this.#wake.at(this.#o.now() + this.#o.offlineAfterMs + 1);
   }
 
   connectivity(): Connectivity {
@@ -101,6 +108,13 @@ export class Worker {
     if (this.#timer) return;
     this.#timer = setInterval(() => this.poke(), this.#o.pollIntervalMs);
     this.#timer.unref?.();
+    // The engine's events (when the executor has them) make the worker react at once.
+    this.#unwatch = this.#o.executor.watch?.(
+      { [LABEL_NODE_ID]: this.#o.nodeId },
+      () => this.poke(),
+      this.#o.log,
+    );
+    if (this.connectivity() !== "online") this.#wake.at(this.#o.now() + this.#o.offlineAfterMs + 1);
     this.poke();
   }
 
@@ -108,6 +122,9 @@ export class Worker {
   async stop(): Promise<void> {
     clearInterval(this.#timer);
     this.#timer = undefined;
+    this.#unwatch?.();
+    this.#unwatch = undefined;
+    this.#wake.cancel();
     for (let i = 0; i < 100 && this.#passing; i++) await this.#passing;
     this.#flushState();
   }
@@ -246,19 +263,21 @@ export class Worker {
         this.#set(task.id, TaskState.REJECTED, "invalid spec", { err: this.#specError(task) });
         return;
       }
+      const restart = restartVerdict(
+        plan?.restartPolicy ?? { condition: "none", delayMs: 0, maxAttempts: 0, windowMs: 0 },
+        container?.exitCode,
+        container?.finishedAt ?? 0,
+        this.#restarts.get(task.id) ?? [],
+        this.#o.now(),
+      );
+      if (restart.kind === "later") this.#wake.at(restart.atMs);
       const step = nextStep({
         desiredState: task.desiredState as TaskStateValue,
         state,
         container,
         hasHealthcheck: plan?.container.healthcheck !== undefined,
         connectivity: this.connectivity(),
-        restart: restartVerdict(
-          plan?.restartPolicy ?? { condition: "none", delayMs: 0, maxAttempts: 0, windowMs: 0 },
-          container?.exitCode,
-          container?.finishedAt ?? 0,
-          this.#restarts.get(task.id) ?? [],
-          this.#o.now(),
-        ),
+        restart,
       });
       if (step.kind === "none") return;
       const more = await this.#execute(task, plan, container, step);

@@ -56,6 +56,8 @@ export class Agents {
   readonly tag = `p${process.pid}`;
   readonly #managers: Managers;
   readonly #bundle: boolean;
+  /** What a waiting test saw last; shown when `until` times out. */
+  note = "";
 
   constructor(managers: Managers, o: { bundle?: boolean } = {}) {
     this.#managers = managers;
@@ -169,7 +171,9 @@ export class Agents {
         const mlogs = [...this.#managers.members.values()]
           .map((m) => `--- m${m.raftId}\n${m.log.slice(-2000)}`)
           .join("\n");
-        throw new Error(`timed out waiting for ${what}\n${logs}\n${mlogs}`);
+        throw new Error(
+          `timed out waiting for ${what}\nlast seen: ${this.note}\n${logs}\n${mlogs}`,
+        );
       }
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -250,21 +254,24 @@ export async function scale(c: Managers, id: number, ref: string, replicas: numb
   throw new Error("scale: the service kept changing under the update");
 }
 
-/** Sets the cluster's heartbeat period (agents must beat at least this often). */
+/** Sets the cluster's heartbeat period (agents must beat at least this often). The cluster
+ * object appears shortly after the first leader is elected: retried until then. */
 export async function setHeartbeat(c: Managers, id: number, periodMs: number): Promise<void> {
-  for (let i = 0; i < 5; i++) {
-    const cur = await c.api<{ version: number; spec: Record<string, unknown> }>(
-      id,
-      "GET",
-      "/v1/cluster",
-    );
-    if (cur.status !== 200) throw new Error(`cluster: ${cur.status} ${JSON.stringify(cur.body)}`);
-    const spec = { ...cur.body.spec, heartbeatPeriodMs: periodMs };
-    const r = await c.api(id, "POST", `/v1/cluster/update?version=${cur.body.version}`, spec);
-    if (r.status === 200) return;
-    if (r.status !== 409) throw new Error(`cluster update: ${r.status} ${JSON.stringify(r.body)}`);
-  }
-  throw new Error("cluster update kept conflicting");
+  await c.waitFor(
+    "the cluster's heartbeat period updated",
+    async () => {
+      const cur = await c.api<{ version: number; spec: Record<string, unknown> }>(
+        id,
+        "GET",
+        "/v1/cluster",
+      );
+      if (cur.status !== 200) return undefined;
+      const spec = { ...cur.body.spec, heartbeatPeriodMs: periodMs };
+      const r = await c.api(id, "POST", `/v1/cluster/update?version=${cur.body.version}`, spec);
+      return r.status === 200;
+    },
+    60_000,
+  );
 }
 
 /** Waits until the leader knows every manager and the given agents as ready nodes. */
