@@ -16,7 +16,7 @@ function level(id: string, what: string): string {
 }
 
 export type UplinkKind = "hello" | "hb" | "status" | "csr";
-export type DownlinkKind = "assign" | "cert";
+export type DownlinkKind = "assign" | "cert" | "logs";
 export type EventKind = "node" | "service" | "task" | "leader" | "cluster";
 
 export interface NodeTopic {
@@ -37,6 +37,11 @@ export function topics(clusterId: string) {
     csr: (nodeId: string) => node(nodeId, "csr"),
     assign: (nodeId: string) => node(nodeId, "assign"),
     cert: (nodeId: string) => node(nodeId, "cert"),
+    /** Log requests to a node's agent (CBOR `logsRequest`, from any manager). */
+    logs: (nodeId: string) => node(nodeId, "logs"),
+    /** The agent's answer to one log request: `logsChunk` messages until `end`. */
+    logsChunk: (nodeId: string, reqId: string) =>
+      `${node(nodeId, "logs")}/${level(reqId, "log request id")}`,
     joinRequest: (reqId: string) => `${root}/join/${level(reqId, "join request id")}/req`,
     joinResponse: (reqId: string) => `${root}/join/${level(reqId, "join request id")}/resp`,
     gossip: (nodeId: string) => `${root}/gossip/${level(nodeId, "node id")}`,

@@ -60,6 +60,13 @@ const samples: { [K in MessageType]: MessageBodies[K] } = {
   cert: { certPem: "-----BEGIN CERTIFICATE-----", caPem: "-----BEGIN CERTIFICATE-----" },
   joinRequest: { token: "FLT1-abc-def", publicKey: key, proof, description },
   joinResponse: { ok: true, nodeId: "n1", certPem: "c", caPem: "ca" },
+  logsRequest: { reqId: "r1", taskId: "t1", follow: true, tail: 10 },
+  logsChunk: {
+    reqId: "r1",
+    seq: 0,
+    lines: [{ ts: 1_700_000_000_000, stream: "stdout", text: "hello" }],
+    end: true,
+  },
   gossip: { keyId: 1, nonce: new Uint8Array(24), sealed: new Uint8Array([1, 2, 3]) },
   storeActions: {
     actions: [{ op: "put", table: "nodes", object: { id: "n1", nested: [1, "x", null] } }],

@@ -37,6 +37,12 @@ const assignedTask = s.object({
 });
 
 /** Fields (besides v and type) of each message type. */
+const logLine = s.object({
+  ts: s.int(),
+  stream: s.oneOf(["stdout", "stderr"]),
+  text: s.string(16_384),
+});
+
 const schemas = {
   hello: s.object(
     {
@@ -105,6 +111,17 @@ const schemas = {
       retry: s.bool(),
     },
   ),
+  // Service logs: a manager asks a node's agent for one container's output (`n/<node>/logs`);
+  // the agent answers on `n/<node>/logs/<reqId>` with chunks, the last one marked `end` (with
+  // `error` when it could not). `cancel` stops a followed stream.
+  logsRequest: s.object(
+    { reqId: id, taskId: id, follow: s.bool() },
+    { tail: s.int(0, 100_000), sinceMs: s.int(), cancel: s.bool() },
+  ),
+  logsChunk: s.object(
+    { reqId: id, seq: s.int(), lines: s.array(logLine, 1000) },
+    { end: s.bool(), error: s.string(1024), dropped: s.int() },
+  ),
   gossip: s.object({
     keyId: s.int(),
     nonce: s.bytes(24, 12),
@@ -135,6 +152,13 @@ export interface WireNodeDescription {
   platform: { os: string; arch: string; variant?: string };
   resources: { nanoCPUs: number; memoryBytes: number };
   engineLabels: Record<string, string>;
+}
+
+/** One line of a container's output; `ts` in ms since the epoch (0 when the engine gave none). */
+export interface WireLogLine {
+  ts: number;
+  stream: "stdout" | "stderr";
+  text: string;
 }
 
 export interface AssignedTask {
@@ -194,6 +218,23 @@ export interface MessageBodies {
     raftId?: number;
     members?: unknown[];
     retry?: boolean;
+  };
+  logsRequest: {
+    reqId: string;
+    taskId: string;
+    follow: boolean;
+    tail?: number;
+    sinceMs?: number;
+    cancel?: boolean;
+  };
+  logsChunk: {
+    reqId: string;
+    seq: number;
+    lines: WireLogLine[];
+    end?: boolean;
+    error?: string;
+    /** Lines the agent dropped since the previous chunk (the stream outran the link). */
+    dropped?: number;
   };
   gossip: { keyId: number; nonce: Uint8Array; sealed: Uint8Array };
   storeActions: { actions: unknown[]; requestId?: string };

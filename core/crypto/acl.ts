@@ -35,9 +35,10 @@ export function grants(p: Principal): Record<Access, string[]> {
       `${own}/hb`,
       `${own}/status`,
       `${own}/csr`,
+      `${own}/logs/+`,
       `${root}/gossip/${p.nodeId}`,
     ],
-    subscribe: [`${own}/assign`, `${own}/cert`, `${root}/gossip/+`],
+    subscribe: [`${own}/assign`, `${own}/cert`, `${own}/logs`, `${root}/gossip/+`],
   };
 }
 
