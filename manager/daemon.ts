@@ -8,18 +8,28 @@ import type { Node } from "../core/model/types.ts";
 import { by } from "../core/store/indexes.ts";
 import { Store } from "../core/store/store.ts";
 import { ApiServer } from "./api/server.ts";
-import { DevTokenSource } from "./api/tokens.ts";
+import { StoreTokenSource } from "./api/tokens.ts";
 import { Broker } from "./broker/broker.ts";
 import { Mesh } from "./broker/mesh.ts";
 import type { ManagerConfig } from "./config.ts";
 import type { ManagerContext } from "./context.ts";
-import { type Identity, loadIdentity, newRaftId, saveIdentity } from "./identity.ts";
+import { securityDeps, watchRevocations } from "./daemon-security.ts";
+import {
+  clearPendingCA,
+  foundCluster,
+  joinCluster,
+  loadPendingCA,
+  type PendingCA,
+} from "./founding.ts";
+import { type Identity, loadCerts, loadIdentity, newRaftId, saveIdentity } from "./identity.ts";
 import { newId } from "./ids.ts";
+import { INSECURE_CLUSTER_LEVEL } from "./join.ts";
 import { LeaderComponents } from "./leader.ts";
 import type { Logger } from "./log.ts";
 import { RaftNode } from "./raft/node.ts";
 import type { PeerAddr } from "./raft/transport.ts";
 import { RaftWriter } from "./raft/writer.ts";
+import { apiTls, brokerSecurity, meshTls, raftSockets, type SecurityDeps } from "./secure.ts";
 
 export class ManagerDaemon {
   readonly store = new Store();
@@ -34,6 +44,11 @@ export class ManagerDaemon {
   #stopped = false;
   #ready = false;
   #peerWatch: ReturnType<Store["watch"]> | undefined;
+  #pendingCA: PendingCA | undefined;
+  #sec: SecurityDeps | undefined;
+  #revocations: { close(): void } | undefined;
+  /** True when this start founded the cluster's Raft group (init or static bootstrap). */
+  #founder = false;
 
   constructor(
     readonly config: ManagerConfig,
@@ -42,13 +57,11 @@ export class ManagerDaemon {
 
   async start(): Promise<void> {
     const c = this.config;
-    if (!c.insecure)
-      throw new Error(
-        "secure transports not available in this build yet: start with --insecure (loopback only)",
-      );
     await mkdir(c.dataDir, { recursive: true });
     this.identity = await this.#identity();
+    this.#pendingCA = await loadPendingCA(c.dataDir);
     const { identity: id } = this;
+    const sec = c.insecure ? undefined : await this.#security();
     this.log.info("starting", { node: id.nodeId, raftId: id.raftId, cluster: id.clusterId });
     const peers = new Map<number, PeerAddr>(
       id.members.map((m) => [m.raftId, { host: m.host, port: m.port }]),
@@ -59,11 +72,13 @@ export class ManagerDaemon {
       listen: { host: c.listenAddr, port: c.raftPort },
       store: this.store,
       peers,
-      // Used only when the data dir holds no Raft state yet (RaftNode ignores it otherwise).
-      bootstrap: c.init || c.initialCluster ? [...peers.keys()] : undefined,
+      // Used only when the data dir holds no Raft state yet (RaftNode ignores it otherwise). A
+      // joined manager has none: the leader added it, and it catches up from the leader.
+      bootstrap: this.#founder ? [...peers.keys()] : undefined,
       forceNewCluster: c.forceNewCluster,
       tickMs: c.tickMs,
       electionTicks: c.electionTicks,
+      ...(sec ? { sockets: raftSockets(sec) } : {}),
       log: this.log.child("raft").line(),
       onFatal: (err) => {
         this.log.error("raft stopped: disk failure", { err: err.message });
@@ -77,20 +92,24 @@ export class ManagerDaemon {
       id: id.nodeId,
       host: c.listenAddr,
       port: c.brokerPort,
-      meshSecret: `mesh-${id.clusterId}`,
+      ...(sec ? brokerSecurity(sec) : { meshSecret: `mesh-${id.clusterId}` }),
       report: (r) => this.log.debug("broker", { kind: r.kind, msg: r.message }),
     });
     this.mesh = new Mesh({
       broker: this.broker,
       selfId: id.nodeId,
-      secret: `mesh-${id.clusterId}`,
+      ...(sec ? { tls: meshTls(sec) } : { secret: `mesh-${id.clusterId}` }),
+      report: (r) => this.log.debug("mesh", { kind: r.kind, peer: r.peer, msg: r.message }),
     });
     this.broker.setGate(this.mesh);
+    if (sec) this.#revocations = watchRevocations(this.store, this.broker, sec);
     this.#followManagers();
     this.api = new ApiServer(this.#context(), {
       socketPath: c.apiSocket,
-      ...(c.apiPort > 0 ? { tcp: { host: c.listenAddr, port: c.apiPort } } : {}),
-      tokens: new DevTokenSource(this.identity.clusterId),
+      ...(c.apiPort > 0
+        ? { tcp: { host: c.listenAddr, port: c.apiPort, ...(sec ? { tls: apiTls(sec) } : {}) } }
+        : {}),
+      tokens: new StoreTokenSource(this.store, this.writer, this.identity.clusterId),
     });
     await this.api.start();
     void this.#register();
@@ -99,10 +118,24 @@ export class ManagerDaemon {
     this.log.info("ready", { raft: c.raftPort, broker: this.broker.port, api: c.apiSocket });
   }
 
+  /** Secure mode: this manager's certificate files and the store's revocations and tokens. */
+  async #security(): Promise<SecurityDeps> {
+    const certs = await loadCerts(this.config.dataDir);
+    if (!certs)
+      throw new Error(
+        `${this.config.dataDir}/certs holds no certificate: this manager was started with ` +
+          "--insecure or --initial-cluster (keep --insecure), or its certificates were deleted",
+      );
+    const tls = () => certs;
+    this.#sec = securityDeps(this.store, this.identity.clusterId, tls, this.log.child("tls"));
+    return this.#sec;
+  }
+
   async #identity(): Promise<Identity> {
     const c = this.config;
     const known = await loadIdentity(c.dataDir);
     if (known) return known;
+    this.#founder = c.init || c.initialCluster !== undefined;
     if (c.initialCluster) {
       const members = [...c.initialCluster].map(([raftId, a]) => ({
         raftId,
@@ -113,15 +146,14 @@ export class ManagerDaemon {
       await saveIdentity(c.dataDir, id);
       return id;
     }
-    if (c.init) {
-      const raftId = newRaftId();
-      const members = [{ raftId, host: c.advertiseAddr, port: c.raftPort }];
-      const id = { clusterId: newId(), nodeId: newId(), raftId, members };
-      await saveIdentity(c.dataDir, id);
-      return id;
+    if (c.init) return foundCluster(c);
+    if (c.join) {
+      this.log.info("joining", { via: c.joinAddrs.join(",") });
+      return joinCluster(c, (line) => this.log.info(line));
     }
     throw new Error(
-      `${c.dataDir} holds no manager state: start with --init (a new cluster) or --initial-cluster`,
+      `${c.dataDir} holds no manager state: start with --init (a new cluster), ` +
+        "--join TOKEN --join-addr HOST:PORT, or --initial-cluster",
     );
   }
 
@@ -153,26 +185,41 @@ export class ManagerDaemon {
     const id = this.identity;
     for (let attempt = 0; !this.#stopped; attempt++) {
       try {
+        const pending = this.#pendingCA;
         await this.writer.update((tx) => {
           const now = Date.now();
-          if (!tx.get("clusters", id.clusterId)) {
+          const cluster = tx.get("clusters", id.clusterId);
+          if (!cluster) {
             tx.create("clusters", {
               id: id.clusterId,
               version: 0,
               createdAt: now,
               updatedAt: now,
               spec: { ...defaultClusterSpec },
+              ...pending,
             });
+          } else if (pending && !cluster.rootCA) {
+            tx.update("clusters", { ...cluster, ...pending, updatedAt: now });
           }
           const node = managerNode(id, c, now);
           const old = tx.get("nodes", id.nodeId);
           if (!old) tx.create("nodes", node);
           else if (
             old.managerStatus?.addr !== node.managerStatus!.addr ||
-            old.managerStatus?.brokerAddr !== node.managerStatus!.brokerAddr
+            old.managerStatus?.brokerAddr !== node.managerStatus!.brokerAddr ||
+            old.status.state !== "ready"
           )
-            tx.update("nodes", { ...old, managerStatus: node.managerStatus, updatedAt: now });
+            tx.update("nodes", {
+              ...old,
+              status: { ...old.status, state: "ready", lastSeen: now },
+              managerStatus: { ...old.managerStatus, ...node.managerStatus! },
+              updatedAt: now,
+            });
         });
+        if (pending) {
+          await clearPendingCA(c.dataDir);
+          this.#pendingCA = undefined;
+        }
         this.log.info("registered in the cluster store");
         return;
       } catch (err) {
@@ -197,7 +244,8 @@ export class ManagerDaemon {
         this.raft.setPeer(raftId, { host: host!, port: Number(port) });
         if (!members.some((m) => m.raftId === raftId))
           members.push({ raftId, host: host!, port: Number(port) });
-        if (ms.brokerAddr) meshPeers.push({ id: n.id, url: `mqtt://${ms.brokerAddr}` });
+        const scheme = this.#sec ? "mqtts" : "mqtt";
+        if (ms.brokerAddr) meshPeers.push({ id: n.id, url: `${scheme}://${ms.brokerAddr}` });
       }
       this.mesh.setPeers(meshPeers);
       if (members.length !== this.identity.members.length) {
@@ -233,10 +281,27 @@ export class ManagerDaemon {
           writer: this.writer,
           propose: (a) => this.raft.propose(a),
           settled: () => this.raft.linearizable(),
-          brokerUrl: `mqtt://127.0.0.1:${this.broker.port}`,
+          brokerUrl: `${this.#sec ? "mqtts" : "mqtt"}://127.0.0.1:${this.broker.port}`,
+          ...(this.#sec ? { brokerMqtt: { ...meshTls(this.#sec)() } } : {}),
           clusterId: this.identity.clusterId,
           managerId: this.identity.nodeId,
           log: this.log.child("leader"),
+          raft: {
+            selfRaftId: this.identity.raftId,
+            status: () => {
+              const st = this.raft.status();
+              return {
+                conf: st.currentConfState,
+                lastIndex: st.hardState.commit,
+                ...(st.progress ? { progress: st.progress } : {}),
+              };
+            },
+            change: (cc, addr) => this.raft.changeMembership(cc, addr),
+            members: () => this.#members(),
+            newId,
+            newRaftId,
+          },
+          ...(this.config.insecure ? { insecureJoinLevel: INSECURE_CLUSTER_LEVEL } : {}),
         });
         await this.#leader
           .start()
@@ -249,11 +314,38 @@ export class ManagerDaemon {
     });
   }
 
+  /** The Raft members now (voters and learners) with their addresses, for a joining manager. */
+  #members(): { raftId: number; host: string; port: number }[] {
+    const st = this.raft.status().currentConfState;
+    const addrs = new Map<number, { host: string; port: number }>();
+    for (const m of this.identity.members) addrs.set(m.raftId, { host: m.host, port: m.port });
+    for (const n of this.store.view((tx) => tx.find("nodes"))) {
+      const ms = n.managerStatus;
+      if (!ms) continue;
+      const i = ms.addr.lastIndexOf(":");
+      addrs.set(Number(ms.raftId), {
+        host: ms.addr.slice(0, i),
+        port: Number(ms.addr.slice(i + 1)),
+      });
+    }
+    addrs.set(this.identity.raftId, {
+      host: this.config.advertiseAddr,
+      port: this.config.raftPort,
+    });
+    const out = [];
+    for (const raftId of [...st.voters, ...st.learners]) {
+      const a = addrs.get(raftId);
+      if (a) out.push({ raftId, ...a });
+    }
+    return out;
+  }
+
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
     this.log.info("stopping");
     this.#peerWatch?.close();
+    this.#revocations?.close();
     await this.#leaderChange;
     await this.#leader?.stop();
     await this.api?.stop().catch(() => {});

@@ -3,13 +3,17 @@
 // writes become Raft proposals; the driver steps them on store changes and on their timers.
 
 import { randomBytes } from "node:crypto";
+import type { IClientOptions } from "mqtt";
 import { Orchestrator } from "../core/orchestrator/orchestrator.ts";
+import type { ConfChange } from "../core/raft/types.ts";
 import type { StoreAction } from "../core/store/actions.ts";
 import type { Store } from "../core/store/store.ts";
 import type { StoreWriter } from "../core/store/writer.ts";
+import { type JoinMember, JoinService } from "./ca/service.ts";
 import { Dispatcher } from "./dispatcher/dispatcher.ts";
 import { MqttBus } from "./dispatcher/mqtt-bus.ts";
 import type { Logger } from "./log.ts";
+import { type MembershipDeps, MembershipReconciler } from "./membership.ts";
 
 export interface LeaderDeps {
   store: Store;
@@ -18,9 +22,22 @@ export interface LeaderDeps {
   /** Resolves once this leader's first entry of its term is applied (ReadIndex does that). */
   settled(): Promise<void>;
   brokerUrl: string;
+  /** TLS material and the like for the leader's own broker connection. */
+  brokerMqtt?: IClientOptions;
   clusterId: string;
   managerId: string;
   log: Logger;
+  /** --insecure: the CA also answers plain-MQTT joiners on this cluster level. */
+  insecureJoinLevel?: string;
+  /** Raft membership: joins (the CA service) and the reconciler. Absent: neither runs. */
+  raft?: {
+    selfRaftId: number;
+    status: MembershipDeps["status"];
+    change(cc: ConfChange, addr?: { host: string; port: number }): Promise<void>;
+    members(): JoinMember[];
+    newId(): string;
+    newRaftId(): number;
+  };
 }
 
 /** The orchestrator, stepped on store changes and timers; its writes go through Raft. */
@@ -90,6 +107,8 @@ export class LeaderComponents {
   #dispatcher: Dispatcher | undefined;
   #bus: MqttBus | undefined;
   #orch: OrchestratorDriver | undefined;
+  #join: JoinService | undefined;
+  #membership: MembershipReconciler | undefined;
 
   constructor(private readonly deps: LeaderDeps) {}
 
@@ -110,6 +129,7 @@ export class LeaderComponents {
     this.#bus = await MqttBus.connect({
       url: deps.brokerUrl,
       clientId: `fleet-dispatcher-${deps.managerId}`,
+      ...(deps.brokerMqtt ? { mqtt: deps.brokerMqtt } : {}),
     });
     this.#dispatcher = new Dispatcher({
       writer: deps.writer,
@@ -119,10 +139,38 @@ export class LeaderComponents {
       registerUnknownNodes: true,
     });
     await this.#dispatcher.start();
+    const raft = deps.raft;
+    if (raft) {
+      this.#membership = new MembershipReconciler({
+        store: deps.store,
+        writer: deps.writer,
+        selfRaftId: raft.selfRaftId,
+        status: raft.status,
+        change: (cc) => raft.change(cc),
+        log: deps.log.child("membership"),
+      });
+      this.#join = new JoinService({
+        store: deps.store,
+        writer: deps.writer,
+        bus: this.#bus,
+        clusterId: deps.clusterId,
+        addLearner: (raftId, addr) => raft.change({ type: "addLearner", nodeId: raftId }, addr),
+        members: raft.members,
+        newId: raft.newId,
+        newRaftId: raft.newRaftId,
+        ...(deps.insecureJoinLevel ? { insecureLevel: deps.insecureJoinLevel } : {}),
+        log: deps.log.child("ca"),
+      });
+      await this.#join.start();
+    }
     deps.log.info("leader components started");
   }
 
   async stop(): Promise<void> {
+    this.#membership?.stop();
+    this.#membership = undefined;
+    await this.#join?.stop().catch(() => {});
+    this.#join = undefined;
     this.#orch?.stop();
     this.#orch = undefined;
     await this.#dispatcher?.stop().catch(() => {});

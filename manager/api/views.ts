@@ -62,10 +62,14 @@ export function modeName(s: Service): string {
 }
 
 /** The cluster without its secrets: the CA's private key and the join token hashes stay in. */
-export function clusterView(c: Cluster): Omit<Cluster, "rootCA" | "joinTokens"> & {
+export function clusterView(c: Cluster): Omit<
+  Cluster,
+  "rootCA" | "joinTokens" | "joinTokenStrings" | "joinedKeys"
+> & {
   rootCA?: { certPem: string; digest: string; keyEncrypted: boolean };
 } {
-  const { rootCA, joinTokens: _hashes, ...rest } = c;
+  // Never the CA key, the tokens or their hashes (`fleet join-token` shows tokens on request).
+  const { rootCA, joinTokens: _hashes, joinTokenStrings: _tokens, joinedKeys: _keys, ...rest } = c;
   if (!rootCA) return rest;
   const { certPem, digest, keyEncrypted } = rootCA;
   return { ...rest, rootCA: { certPem, digest, keyEncrypted } };

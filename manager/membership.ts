@@ -1,0 +1,141 @@
+// The leader keeps Raft membership in line with the managers recorded in the store:
+//  - a joined manager (a learner) becomes a voter once it has registered itself ("ready") and
+//    its log has caught up with the leader's;
+//  - a manager demoted (`fleet node demote`, `fleet leave`) is removed from the group, unless
+//    that would leave the remaining voters without a quorum of live members; its node then
+//    loses its managerStatus.
+// One change at a time (Raft's rule); re-checked on every store change and every second.
+
+import type { ConfChange, ConfState } from "../core/raft/types.ts";
+import type { Store } from "../core/store/store.ts";
+import type { StoreWriter } from "../core/store/writer.ts";
+import type { Logger } from "./log.ts";
+
+export interface MembershipDeps {
+  store: Store;
+  writer: StoreWriter;
+  selfRaftId: number;
+  /** The membership in force and, per member, its log match and recent activity (leader). */
+  status(): {
+    conf: ConfState;
+    lastIndex: number;
+    progress?: Map<number, { match: number; recentActive: boolean }>;
+  };
+  change(cc: ConfChange): Promise<void>;
+  log: Logger;
+}
+
+/** A learner within this many entries of the leader's log counts as caught up. */
+const CATCH_UP_ENTRIES = 64;
+
+export type MembershipStep =
+  | { kind: "promote"; raftId: number }
+  | { kind: "remove"; raftId: number; nodeId: string }
+  | { kind: "refuse"; raftId: number; why: string }
+  | { kind: "clear"; nodeId: string };
+
+/** The next change to make, if any (pure: tested without Raft). */
+export function nextMembershipStep(
+  nodes: readonly {
+    id: string;
+    spec: { role: string };
+    status: { state: string };
+    managerStatus?: { raftId: string };
+  }[],
+  s: ReturnType<MembershipDeps["status"]>,
+  self: number,
+): MembershipStep | undefined {
+  const byRaft = new Map<number, (typeof nodes)[number]>();
+  for (const n of nodes) if (n.managerStatus) byRaft.set(Number(n.managerStatus.raftId), n);
+  const members = new Set([...s.conf.voters, ...s.conf.learners]);
+  for (const [raftId, n] of byRaft) {
+    if (n.spec.role === "manager" || members.has(raftId)) continue;
+    return { kind: "clear", nodeId: n.id }; // demoted and already out of the group
+  }
+  for (const id of [...s.conf.voters, ...s.conf.learners]) {
+    const n = byRaft.get(id);
+    if (n?.spec.role !== "worker" || id === self) continue;
+    if (s.conf.learners.includes(id)) return { kind: "remove", raftId: id, nodeId: n.id };
+    const rest = s.conf.voters.filter((v) => v !== id);
+    const live = rest.filter((v) => v === self || s.progress?.get(v)?.recentActive).length;
+    if (live < Math.floor(rest.length / 2) + 1)
+      return {
+        kind: "refuse",
+        raftId: id,
+        why: `removing it would leave ${live} of ${rest.length} managers reachable (no quorum)`,
+      };
+    return { kind: "remove", raftId: id, nodeId: n.id };
+  }
+  for (const id of s.conf.learners) {
+    const n = byRaft.get(id);
+    if (n?.spec.role !== "manager" || n.status.state !== "ready") continue;
+    const match = s.progress?.get(id)?.match ?? 0;
+    if (match + CATCH_UP_ENTRIES >= s.lastIndex) return { kind: "promote", raftId: id };
+  }
+  return undefined;
+}
+
+export class MembershipReconciler {
+  readonly #d: MembershipDeps;
+  readonly #watch: ReturnType<Store["watch"]>;
+  #timer: NodeJS.Timeout;
+  #busy = false;
+  #stopped = false;
+  #refused = new Set<number>();
+
+  constructor(d: MembershipDeps) {
+    this.#d = d;
+    this.#watch = d.store.watch({ tables: ["nodes"] });
+    this.#timer = setInterval(() => void this.#step(), 1000);
+    const watch = this.#watch;
+    void (async () => {
+      for await (const _ of watch) {
+        if (this.#stopped) return;
+        watch.drain();
+        void this.#step();
+      }
+    })();
+    void this.#step();
+  }
+
+  async #step(): Promise<void> {
+    if (this.#busy || this.#stopped) return;
+    this.#busy = true;
+    try {
+      const d = this.#d;
+      const nodes = d.store.view((tx) => tx.find("nodes"));
+      const step = nextMembershipStep(nodes, d.status(), d.selfRaftId);
+      if (!step) return;
+      if (step.kind === "refuse") {
+        if (!this.#refused.has(step.raftId))
+          d.log.error("manager not removed", { raftId: step.raftId, why: step.why });
+        this.#refused.add(step.raftId);
+        return;
+      }
+      if (step.kind === "promote") {
+        d.log.info("manager caught up: promoting to voter", { raftId: step.raftId });
+        await d.change({ type: "addVoter", nodeId: step.raftId });
+      } else if (step.kind === "remove") {
+        d.log.info("manager demoted: removing from the Raft group", { raftId: step.raftId });
+        await d.change({ type: "removeNode", nodeId: step.raftId });
+      } else {
+        await d.writer.update((tx) => {
+          const n = tx.get("nodes", step.nodeId);
+          if (!n?.managerStatus) return;
+          const { managerStatus: _, ...rest } = n;
+          tx.update("nodes", { ...rest, updatedAt: Date.now() });
+        });
+      }
+    } catch (err) {
+      this.#d.log.debug("membership step failed", { err: (err as Error).message });
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    clearInterval(this.#timer);
+    this.#watch.close();
+  }
+}
