@@ -119,6 +119,15 @@ test("--config FILE is read over the data dir's own agent.json", () => {
   const c = loadConfig(["--data-dir", d, "--config", image]);
   assert.equal(c.nodeId, "n");
   assert.deepEqual(c.labels, { site: "north" });
+  // Once joined (tls saved), what the join wrote wins over the image's first-boot addresses.
+  const tls = { certFile: "/n.pem", keyFile: "/n.key", caFile: "/ca.pem" };
+  saveConfig({ ...c, brokers: ["mqtts://m:8883"], tls });
+  writeFileSync(image, JSON.stringify({ brokers: ["m:8883"], nodeId: "x", labels: { a: "b" } }));
+  const j = loadConfig(["--data-dir", d, "--config", image]);
+  assert.deepEqual(
+    [j.nodeId, j.brokers, j.tls, j.labels],
+    ["n", ["mqtts://m:8883"], tls, { a: "b" }],
+  );
 });
 
 test("pendingJoin: a token and no certificates; the brokers are the managers", () => {

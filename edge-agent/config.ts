@@ -42,6 +42,8 @@ export class ConfigError extends FleetError {
 const NUMBERS = ["heartbeat-ms", "offline-after-ms", "poll-ms"] as const;
 const STRINGS = ["data-dir", "cluster", "node-id", "config", "docker-socket", "hostname", "token"];
 const TLS = ["tls-cert", "tls-key", "tls-ca"];
+/** Keys a join writes to the data dir's agent.json. */
+const JOINED = ["clusterId", "nodeId", "brokers", "tls"];
 
 /** Parses `--name value` / `--name=value` flags; repeated --broker and --label accumulate. */
 export function parseFlags(argv: string[]): Map<string, string[]> {
@@ -92,13 +94,13 @@ function sources(argv: string[]) {
   const one = (k: string) => f.get(k)?.at(-1);
   const dataDir = one("data-dir");
   if (!dataDir) throw new ConfigError("--data-dir is required");
-  // `--config FILE` is read over the data dir's own agent.json (identity saved after a join).
+  // `--config FILE` (e.g. a flashed image's) is read over the data dir's own agent.json, except
+  // what a join wrote there (identity, brokers, TLS files): the join's answer wins for those.
   const own = join(dataDir, CONFIG_FILE);
   const path = one("config") ?? own;
-  const file = {
-    ...(path !== own && existsSync(own) ? readFile(own) : {}),
-    ...(existsSync(path) ? readFile(path) : {}),
-  };
+  const saved = path !== own && existsSync(own) ? readFile(own) : {};
+  const file = { ...saved, ...(existsSync(path) ? readFile(path) : {}) };
+  if (saved.tls !== undefined) for (const k of JOINED) if (k in saved) file[k] = saved[k];
   const str = (k: string, fk: string) =>
     one(k) ?? (typeof file[fk] === "string" ? (file[fk] as string) : undefined);
   const fileLabels = typeof file.labels === "object" && file.labels !== null ? file.labels : {};
