@@ -7,6 +7,7 @@ import { defaultClusterSpec } from "../core/model/defaults.ts";
 import type { Node } from "../core/model/types.ts";
 import { by } from "../core/store/indexes.ts";
 import { Store } from "../core/store/store.ts";
+import { BrokerLogSource } from "./api/logs.ts";
 import { ApiServer } from "./api/server.ts";
 import { StoreTokenSource } from "./api/tokens.ts";
 import { Broker } from "./broker/broker.ts";
@@ -110,6 +111,8 @@ export class ManagerDaemon {
         ? { tcp: { host: c.listenAddr, port: c.apiPort, ...(sec ? { tls: apiTls(sec) } : {}) } }
         : {}),
       tokens: new StoreTokenSource(this.store, this.writer, this.identity.clusterId),
+      // Service logs: asked of the agents over the broker mesh (manager/api/logs.ts).
+      logs: new BrokerLogSource({ bus: this.broker, clusterId: this.identity.clusterId, newId }),
     });
     await this.api.start();
     void this.#register();
@@ -297,6 +300,7 @@ export class ManagerDaemon {
               };
             },
             change: (cc, addr) => this.raft.changeMembership(cc, addr),
+            transfer: (to) => this.raft.transferLeadership(to),
             members: () => this.#members(),
             newId,
             newRaftId,

@@ -34,6 +34,7 @@ export interface LeaderDeps {
     selfRaftId: number;
     status: MembershipDeps["status"];
     change(cc: ConfChange, addr?: { host: string; port: number }): Promise<void>;
+    transfer(to: number): void;
     members(): JoinMember[];
     newId(): string;
     newRaftId(): number;
@@ -147,6 +148,7 @@ export class LeaderComponents {
         selfRaftId: raft.selfRaftId,
         status: raft.status,
         change: (cc) => raft.change(cc),
+        transfer: (to) => raft.transfer(to),
         log: deps.log.child("membership"),
       });
       this.#join = new JoinService({

@@ -4,6 +4,7 @@
 //  - a manager demoted (`fleet node demote`, `fleet leave`) is removed from the group, unless
 //    that would leave the remaining voters without a quorum of live members; its node then
 //    loses its managerStatus.
+//  - the leader demoted itself hands leadership over first.
 // One change at a time (Raft's rule); re-checked on every store change and every second.
 
 import type { ConfChange, ConfState } from "../core/raft/types.ts";
@@ -22,6 +23,7 @@ export interface MembershipDeps {
     progress?: Map<number, { match: number; recentActive: boolean }>;
   };
   change(cc: ConfChange): Promise<void>;
+  transfer(to: number): void;
   log: Logger;
 }
 
@@ -32,7 +34,8 @@ export type MembershipStep =
   | { kind: "promote"; raftId: number }
   | { kind: "remove"; raftId: number; nodeId: string }
   | { kind: "refuse"; raftId: number; why: string }
-  | { kind: "clear"; nodeId: string };
+  | { kind: "clear"; nodeId: string }
+  | { kind: "transfer"; to: number };
 
 /** The next change to make, if any (pure: tested without Raft). */
 export function nextMembershipStep(
@@ -65,6 +68,14 @@ export function nextMembershipStep(
         why: `removing it would leave ${live} of ${rest.length} managers reachable (no quorum)`,
       };
     return { kind: "remove", raftId: id, nodeId: n.id };
+  }
+  // The leader itself demoted: hand leadership to a live voter, which then removes it.
+  if (byRaft.get(self)?.spec.role === "worker") {
+    const to = s.conf.voters.find(
+      (v) =>
+        v !== self && byRaft.get(v)?.spec.role === "manager" && s.progress?.get(v)?.recentActive,
+    );
+    if (to !== undefined) return { kind: "transfer", to };
   }
   for (const id of s.conf.learners) {
     const n = byRaft.get(id);
@@ -112,7 +123,10 @@ export class MembershipReconciler {
         this.#refused.add(step.raftId);
         return;
       }
-      if (step.kind === "promote") {
+      if (step.kind === "transfer") {
+        d.log.info("this manager was demoted: handing over leadership", { to: step.to });
+        d.transfer(step.to);
+      } else if (step.kind === "promote") {
         d.log.info("manager caught up: promoting to voter", { raftId: step.raftId });
         await d.change({ type: "addVoter", nodeId: step.raftId });
       } else if (step.kind === "remove") {

@@ -109,7 +109,8 @@ export class JoinService {
       this.#d.log.info("join refused", { req: reqId, err: decoded.error.message });
       return respond({
         ok: false,
-        error: `bad join request: ${decoded.error.message}`,
+        error: `bad join request: ${decoded.error.message}`.slice(0, 1000),
+        code: "bad-request",
       });
     }
     try {
