@@ -13,6 +13,7 @@ import {
 } from "../command.ts";
 import { json } from "../output.ts";
 import { parseDuration, parseInt10 } from "../units.ts";
+import { setAutolock } from "./ca.ts";
 
 async function inspect(c: CliContext) {
   c.io.out(json(await c.client().call("GET", "/v1/cluster")));
@@ -38,13 +39,14 @@ async function update(c: CliContext, p: Parsed) {
   if (history !== undefined) spec.taskHistoryLimit = parseInt10("task-history-limit", history);
   if (snapshot !== undefined)
     spec.snapshotIntervalEntries = parseInt10("snapshot-interval", snapshot);
-  if (autolock !== undefined) {
-    if (autolock !== "true" && autolock !== "false")
-      throw new UsageError("--autolock: true or false");
-    spec.autolock = autolock === "true";
+  if (autolock !== undefined && autolock !== "true" && autolock !== "false")
+    throw new UsageError("--autolock: true or false");
+  if ([hb, expiry, history, snapshot].some((v) => v !== undefined)) {
+    await client.call("POST", `/v1/cluster/update?version=${cur.version}`, spec);
+    c.io.out(`Cluster ${cur.spec.name} updated.`);
   }
-  await client.call("POST", `/v1/cluster/update?version=${cur.version}`, spec);
-  c.io.out(`Cluster ${cur.spec.name} updated.`);
+  // Sealing or unsealing the CA key is the CA's own route (it answers with the unlock key).
+  if (autolock !== undefined) await setAutolock(c, autolock === "true");
   return 0;
 }
 

@@ -1,6 +1,7 @@
 // Every `fleet` command, in help order.
 
 import type { Command } from "../command.ts";
+import { caCommands } from "./ca.ts";
 import { clusterCommands } from "./cluster.ts";
 import { monitorCommand } from "./monitor.ts";
 import { nodeCommands } from "./node.ts";
@@ -12,5 +13,6 @@ export const commands: Command[] = [
   ...nodeCommands,
   ...serviceCommands,
   ...clusterCommands,
+  ...caCommands,
   monitorCommand,
 ];
