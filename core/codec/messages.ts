@@ -65,7 +65,11 @@ const schemas = {
     },
   ),
   status: s.object({ updates: s.array(taskStatusUpdate, limits.statusBatchItemsMax) }),
-  assign: s.object({ version: s.int(), tasks: s.array(assignedTask, 10_000) }),
+  // `brokers`: the managers' broker addresses (host:port), so agents learn them for failover.
+  assign: s.object(
+    { version: s.int(), tasks: s.array(assignedTask, 10_000) },
+    { brokers: s.array(s.string(261, 3), 64) },
+  ),
   // Renewal and re-enrolment (core/crypto/proof.ts): `proof` is signed by the key certPem names,
   // `keyProof` by the new key; certPem is the certificate being renewed (maybe just expired).
   csr: s.object({
@@ -189,7 +193,7 @@ export interface MessageBodies {
     containers?: number;
   };
   status: { updates: TaskStatusUpdate[] };
-  assign: { version: number; tasks: AssignedTask[] };
+  assign: { version: number; tasks: AssignedTask[]; brokers?: string[] };
   csr: {
     publicKey: Uint8Array;
     proof: Uint8Array;

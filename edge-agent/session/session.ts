@@ -15,6 +15,7 @@ import { type Topics, topics } from "../../core/topics.ts";
 import type { Assignment } from "../state/state.ts";
 import type { StatusSink } from "../worker/worker.ts";
 import { backoffDelay } from "./backoff.ts";
+import { brokerUrls, loadLearned, mergeBrokers, saveLearned } from "./brokers.ts";
 
 /** What the session needs from the worker. */
 export interface SessionWorker {
@@ -38,8 +39,11 @@ export interface SessionTls {
 export interface SessionOptions {
   clusterId: string;
   nodeId: string;
-  /** Broker URLs (mqtt://, mqtts://), tried in order. */
+  /** Broker URLs (mqtt://, mqtts://), tried in order (before the learned ones). */
   brokers: string[];
+  /** The data dir: the managers' brokers learned from assignments are kept there and tried
+   * after the configured ones. Without it nothing is learned. */
+  brokersDir?: string;
   worker: SessionWorker;
   describe: () => WireNodeDescription;
   agentVersion: string;
@@ -68,6 +72,8 @@ export class Session implements StatusSink {
   #client: MqttClient | undefined;
   #broker: string | undefined;
   #index = 0;
+  #brokers: string[];
+  #learned: string[];
   #attempt = 0;
   #seq = 0;
   /** A manager answered on this connection (not just a broker with a retained assignment). */
@@ -87,6 +93,13 @@ export class Session implements StatusSink {
     this.#o = o;
     this.#t = topics(o.clusterId);
     this.#tls = o.tls;
+    this.#learned = o.brokersDir ? loadLearned(o.brokersDir) : [];
+    this.#brokers = mergeBrokers(o.brokers, this.#learned);
+  }
+
+  /** The brokers tried, in order: the configured ones, then the learned ones. */
+  get brokers(): readonly string[] {
+    return this.#brokers;
   }
 
   /**
@@ -163,7 +176,7 @@ export class Session implements StatusSink {
 
   #connect(): void {
     if (this.#stopped) return;
-    const url = this.#o.brokers[this.#index % this.#o.brokers.length]!;
+    const url = this.#brokers[this.#index % this.#brokers.length]!;
     this.stats.attempts++;
     const client = mqtt.connect(url, this.#options());
     this.#client = client;
@@ -287,8 +300,9 @@ export class Session implements StatusSink {
       this.#o.log?.(`session: assignment dropped: ${d.error.message}`);
       return;
     }
-    const { version, tasks } = d.message;
+    const { version, tasks, brokers } = d.message;
     this.#o.worker.setAssignment({ version, tasks });
+    if (brokers) this.#learn(brokers);
     // A live assignment (the answer to our hello, or a change) proves a manager is there; a
     // retained one only proves the broker is [MQTT-3.3.1-9: live deliveries carry retain 0].
     if (!retained && !this.#managerSeen) {
@@ -299,6 +313,27 @@ export class Session implements StatusSink {
       // out once more as a status batch; statuses the manager already has are no-ops there.
       for (const u of this.#o.worker.statuses()) if (u.timestamp > 0) this.report(u);
     }
+  }
+
+  /** The managers' broker addresses, from an assignment: kept, and tried after the configured. */
+  #learn(addrs: string[]): void {
+    const dir = this.#o.brokersDir;
+    if (!dir) return;
+    const scheme = this.#o.brokers[0]?.startsWith("mqtts:") ? "mqtts" : "mqtt";
+    const urls = brokerUrls(addrs, scheme);
+    if (urls.length === 0 || urls.join(" ") === this.#learned.join(" ")) return;
+    this.#learned = urls;
+    try {
+      saveLearned(dir, urls);
+    } catch (err) {
+      this.#o.log?.(`session: learned brokers not saved: ${String(err)}`);
+    }
+    const current = this.#brokers[this.#index % this.#brokers.length];
+    const next = mergeBrokers(this.#o.brokers, urls);
+    if (next.join(" ") === this.#brokers.join(" ")) return;
+    this.#brokers = next;
+    this.#index = Math.max(0, next.indexOf(current ?? ""));
+    this.#o.log?.(`session: brokers ${next.join(" ")}`);
   }
 }
 

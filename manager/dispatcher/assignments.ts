@@ -5,7 +5,8 @@
 // What a node is given: every task placed on it (status ASSIGNED or later) whose desired state
 // is below REMOVE, including the ones it must stop (desired SHUTDOWN) and finished ones (their
 // containers are kept until the task is removed). A task leaving the set tells the agent to
-// remove its container.
+// remove its container. Every assignment also carries the managers' broker addresses, from
+// which agents keep their failover list current.
 //
 // The version never goes backwards, across leader changes too: it is a store (Raft) index.
 // A node's version is the index of the last commit that changed its set; a node untouched
@@ -77,7 +78,19 @@ export function buildAssignment(
     .filter(inAssignment)
     .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
     .map((t) => assignedTask(t, tx.get("services", t.serviceId)?.spec.name ?? ""));
-  return { version, tasks };
+  const brokers = brokerAddrs(tx);
+  return brokers.length > 0 ? { version, tasks, brokers } : { version, tasks };
+}
+
+/** Every manager's broker address (host:port), sorted: agents learn their failover list from
+ * it. A manager joining or leaving reaches an agent with its next assignment (or hello). */
+export function brokerAddrs(tx: ReadTx): string[] {
+  const out = new Set<string>();
+  for (const n of tx.find("nodes")) {
+    const addr = n.managerStatus?.brokerAddr;
+    if (n.spec.role === "manager" && addr && addr.length <= 261) out.add(addr);
+  }
+  return [...out].sort().slice(0, 64);
 }
 
 export interface AssignmentDeps {

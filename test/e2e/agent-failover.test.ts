@@ -66,6 +66,8 @@ async function tasksOf(service: string): Promise<TaskRow[]> {
 
 test("a killed agent's tasks move to the other agent after the heartbeat grace", async (t) => {
   if (!need(t, "docker", "busybox")) return;
+  const t0 = Date.now();
+  const mark = (what: string) => t.diagnostic(`${what} after ${Date.now() - t0} ms`);
   const id = await createService(c, leader, sleeper("moved", 2, "2s"));
   const a = agents.get("a").nodeId;
   const first = await agents.until(
@@ -78,6 +80,7 @@ test("a killed agent's tasks move to the other agent after the heartbeat grace",
     60_000,
   );
   const lost = first.find((x) => x.nodeId === a)!;
+  mark("one task on each agent");
   await agents.kill("a", "SIGKILL");
   // Its container still runs (nobody stops it), but the cluster replaces its task on b.
   const moved = await agents.until(
@@ -88,6 +91,7 @@ test("a killed agent's tasks move to the other agent after the heartbeat grace",
     },
     60_000,
   );
+  mark("moved to b");
   assert.ok(moved.every((x) => x.nodeId === agents.get("b").nodeId));
   assert.ok(!moved.some((x) => x.id === lost.id), "the lost task was replaced, not reused");
   const nodes = await c.api<{ id: string; status: { state: string } }[]>(
@@ -99,10 +103,14 @@ test("a killed agent's tasks move to the other agent after the heartbeat grace",
   // Back: a's agent gets the old task with desired SHUTDOWN and stops its container.
   agents.start("a");
   await agents.until("a's stale container stopped", () => agents.running("a", id).length === 0);
+  mark("stale container stopped");
   await c.api(leader, "DELETE", "/v1/services/moved");
-  await agents.until("moved's containers removed", () =>
-    [...agents.containers("a"), ...agents.containers("b")].every((x) => x.serviceId !== id),
-  );
+  await agents.until("moved's containers removed", () => {
+    const left = [...agents.containers("a"), ...agents.containers("b")];
+    agents.note = JSON.stringify(left.filter((x) => x.serviceId === id));
+    return left.every((x) => x.serviceId !== id);
+  });
+  mark("containers removed");
 });
 
 test("managers gone, agent restarted: containers keep running; a killed one is restarted by the agent; managers back: resync", async (t) => {

@@ -4,6 +4,8 @@
 // container ids, never restarted). One cluster for the whole file.
 
 import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { ensureTestImage, have, need } from "../support/real.ts";
 import {
@@ -152,4 +154,33 @@ test("a restarted agent adopts its containers: same ids, not restarted", async (
     was.map((x) => [x.id, x.startedAt, x.restartCount]),
     "same containers, same start time: adopted, not recreated or restarted",
   );
+});
+
+test("an agent given one broker learns the others from the cluster and fails over to them", async (t) => {
+  if (!need(t, "docker", "busybox")) return;
+  const learner = agents.add("learner", { brokers: [1] });
+  agents.start("learner");
+  const all = [...c.members.values()].map((m) => `mqtt://127.0.0.1:${m.brokerPort}`).sort();
+  const file = join(learner.dir, "brokers.json");
+  await agents.until("the learned broker list saved in the data dir", () => {
+    if (!existsSync(file)) return undefined;
+    const saved = (JSON.parse(readFileSync(file, "utf8")) as { brokers: string[] }).brokers;
+    return JSON.stringify([...saved].sort()) === JSON.stringify(all);
+  });
+  // The configured broker's manager dies: the agent moves to a learned one, and after an
+  // agent restart (configured list still just the dead one) it finds them from its data dir.
+  await c.kill(1);
+  const other = [2, 3].map((id) => `mqtt://127.0.0.1:${c.members.get(id)!.brokerPort}`);
+  const connectedToOther = () =>
+    other.some((u) => agents.get("learner").log.includes(`session: connected to ${u}`));
+  await agents.until("the learner connected to a learned broker", connectedToOther, 60_000);
+  await agents.kill("learner", "SIGKILL");
+  agents.start("learner");
+  await agents.until("after a restart too", connectedToOther, 60_000);
+  const alive = c.running()[0]!;
+  leader = await c.leader(60_000);
+  await agents.until("the learner ready in the cluster", async () => {
+    const r = await c.api<{ id: string; status: { state: string } }[]>(alive, "GET", "/v1/nodes");
+    return r.body.find((n) => n.id === learner.nodeId)?.status.state === "ready";
+  });
 });
