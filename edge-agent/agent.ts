@@ -74,6 +74,7 @@ export function startAgent(c: AgentConfig, executor: Executor, hooks: AgentHooks
     agentVersion: AGENT_VERSION,
     heartbeatPeriodMs: c.heartbeatPeriodMs,
     diskPath: c.dataDir,
+    brokersDir: c.dataDir,
     log: hooks.log,
     ...(tls ? { tls } : {}),
     ...(hooks.onConnected ? { onConnected: hooks.onConnected } : {}),
