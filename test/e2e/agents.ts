@@ -28,6 +28,8 @@ export interface AgentOptions {
   pollMs?: number;
   offlineAfterMs?: number;
   extra?: string[];
+  /** Runs the bundle through this command (e.g. qemu-user and an arm64 node) instead. */
+  command?: string[];
 }
 
 export interface AgentProc {
@@ -87,7 +89,8 @@ export class Agents {
     const a = this.get(name);
     if (this.alive(name)) throw new Error(`agent ${name} already runs`);
     const o = a.options;
-    const entry = this.#bundle ? [BUNDLE] : ["--import", "tsx", join(root, "edge-agent/main.ts")];
+    const entry =
+      this.#bundle || o.command ? [BUNDLE] : ["--import", "tsx", join(root, "edge-agent/main.ts")];
     const args = [...entry, "run", "--data-dir", a.dir, "--cluster", this.#managers.clusterId];
     args.push("--node-id", a.nodeId, "--hostname", a.nodeId);
     const ids = o.brokers ?? [...this.#managers.members.keys()];
@@ -104,7 +107,8 @@ export class Agents {
     );
     args.push("--offline-after-ms", String(o.offlineAfterMs ?? 3000), ...(o.extra ?? []));
     a.log = "";
-    a.proc = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"] });
+    const [cmd, ...pre] = o.command ?? [process.execPath];
+    a.proc = spawn(cmd!, [...pre, ...args], { stdio: ["ignore", "ignore", "pipe"] });
     a.proc.stderr?.on("data", (d) => {
       a.log = (a.log + String(d)).slice(-30_000);
     });
