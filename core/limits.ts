@@ -200,8 +200,9 @@ export const limits = {
   agentBackoffMaxMs: 30_000,
   /** An MQTT connection whose CONNACK does not arrive within this is abandoned. */
   agentConnectTimeoutMs: 5000,
-  /** How often the worker looks at its containers (exits, health) between events. */
-  agentPollIntervalMsDefault: 1000,
+  /** How often the worker looks at all its containers anyway: a safety net, since the engine's
+   * event stream wakes it at once for every container change (edge-agent/executor). */
+  agentPollIntervalMsDefault: 10_000,
   /** No manager for this long: the agent restarts exited tasks itself (3 missed heartbeats). */
   agentOfflineAfterMsDefault: 15_000,
   /** Steps one task may take in one pass (ACCEPTED -> RUNNING is five). */
