@@ -118,6 +118,22 @@ test("a wrong token: the broker refuses the session, no retries", async () => {
   assert.equal(m.requests.length, 0);
 });
 
+test("brokers that hang up on the token without a CONNACK: wrong-token once all did", async () => {
+  const a = await standIn({ hangUp: true });
+  const b = await standIn({ hangUp: true });
+  const bad = formatJoinToken(root.digest, testBytes("guess2", 16));
+  const err = await refused(
+    joinCluster(opts([a.address, b.address], { token: bad })),
+    "wrong-token",
+  );
+  assert.match(err.message, /4 attempts/);
+  assert.equal(a.connects.length + b.connects.length, 4);
+  // One of them merely unreachable: no claim about the token.
+  const closed = await freePort();
+  const o = opts([a.address, `127.0.0.1:${closed}`], { token: bad, rounds: 1 });
+  await refused(joinCluster(o), "unreachable");
+});
+
 test("a malformed token is refused before any connection", async () => {
   const m = await standIn();
   await refused(joinCluster(opts([m.address], { token: "FLT1-nope" })), "bad-token");

@@ -137,8 +137,16 @@ export async function joinCluster(o: JoinOptions): Promise<JoinResult> {
 }
 
 function finalError(failures: JoinError[]): JoinError {
-  const worst = failures.find((f) => f.code === "ca-mismatch") ?? failures.at(-1);
   const n = failures.length;
+  // A broker that refuses a joining session should answer CONNACK 5, but one that just hangs
+  // up after CONNECT, every time on every manager, is refusing the token all the same.
+  if (n > 0 && failures.every((f) => f.code === "session-closed"))
+    return new JoinError(
+      "wrong-token",
+      `every manager closed the joining session without an answer (${n} attempt${n === 1 ? "" : "s"}): the join token was most likely refused (rotated or mistyped?)`,
+      { cause: failures.at(-1), retryable: false },
+    );
+  const worst = failures.find((f) => f.code === "ca-mismatch") ?? failures.at(-1);
   return new JoinError(
     worst?.code ?? "unreachable",
     `no manager accepted the join after ${n} attempt${n === 1 ? "" : "s"}; last: ${worst?.message}`,
@@ -228,8 +236,16 @@ function exchange(
       else if (typeof rc === "number") finish(new JoinError("refused", err.message));
       else finish(new JoinError("unreachable", err.message, { cause: err }));
     });
-    client.on("close", () => finish(new JoinError("unreachable", "connection closed")));
+    let connacked = false;
+    client.on("close", () =>
+      finish(
+        connacked
+          ? new JoinError("unreachable", "connection closed")
+          : new JoinError("session-closed", "the broker closed the joining session before CONNACK"),
+      ),
+    );
     client.once("connect", () => {
+      connacked = true;
       clearTimeout(timer);
       timer = setTimeout(() => finish(timeout("join response", responseMs)), responseMs);
       client.subscribe(respTopic, { qos: 1 }, (err, granted) => {

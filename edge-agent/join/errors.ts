@@ -9,12 +9,13 @@ export type JoinErrorCode =
   | "ca-mismatch" // a broker presented a chain not rooted in the token's CA digest
   | "unreachable" // connection refused, reset, DNS...
   | "timeout" // no handshake, CONNACK or answer in time
+  | "session-closed" // the broker hung up after CONNECT without a CONNACK (token refused?)
   | "refused" // the CA answered with an error
   | "bad-response" // the answer was malformed or its certificate is not ours
   | "already-joined" // the data dir holds a certificate
   | "bad-input"; // options (manager addresses, ids)
 
-const RETRYABLE: ReadonlySet<JoinErrorCode> = new Set(["unreachable", "timeout"]);
+const RETRYABLE: ReadonlySet<JoinErrorCode> = new Set(["unreachable", "timeout", "session-closed"]);
 
 export class JoinError extends FleetError {
   declare readonly code: JoinErrorCode;

@@ -40,6 +40,8 @@ export interface StandInOptions {
   respond?: Responder;
   /** Broker addresses put in answers. */
   brokers?: string[];
+  /** Refuse joining sessions by hanging up without a CONNACK (as some brokers do). */
+  hangUp?: boolean;
 }
 
 export class StandInManager {
@@ -111,6 +113,7 @@ export class StandInManager {
       }
       const ok =
         username === "fleet-join" && (pw === this.o.tokens.worker || pw === this.o.tokens.manager);
+      if (!ok && this.o.hangUp) return socket.destroy();
       if (!ok) {
         const err = Object.assign(new Error("bad token"), { returnCode: 5 });
         return done(err as never, false);
