@@ -5,6 +5,9 @@
 
 import { Duplex } from "node:stream";
 
+/** How long a closed connection may take to flush its last bytes before it is cut. */
+const CLOSE_GRACE_MS = 2000;
+
 /** Why a byte stream is not MQTT we accept. */
 export type FrameFault = "oversized" | "malformed-length";
 
@@ -142,8 +145,19 @@ export class FrameGuard extends Duplex {
     cb();
   }
 
+  /**
+   * On an error the socket goes at once. A plain close (aedes closing a refused client) ends it
+   * instead, so what was written last still leaves: a TLS socket encrypts and writes
+   * asynchronously, and destroying it would drop a refusal's CONNACK unsent. A peer that does
+   * not read it is cut after a short grace.
+   */
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    this.socket.destroy();
+    const socket = this.socket;
+    if (err || socket.destroyed) socket.destroy();
+    else {
+      socket.end();
+      setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
+    }
     cb(err);
   }
 }

@@ -99,7 +99,10 @@ describe("secure broker", () => {
   let broker: Broker;
   const seen: Message[] = [];
   const clients: MqttClient[] = [];
-  const keep = (c: MqttClient) => (clients.push(c), c);
+  const keep = (c: MqttClient) => {
+    clients.push(c);
+    return c;
+  };
 
   before(async () => {
     const { tls, authorizer } = brokerSecurity(deps);
