@@ -66,7 +66,7 @@ test("the bundle runs on arm64 under qemu-user against a real manager: hw.arch=a
   buildBundle();
   const image = ensureTestImage();
   await c.init(1);
-  c.start(1, ["--insecure"]);
+  c.start(1);
   agents.add("arm", {
     command: [emulator, "-L", sysroot, node],
     // Emulated Node is slow to start: a generous heartbeat keeps it from flapping.

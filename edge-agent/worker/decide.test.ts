@@ -3,7 +3,13 @@ import { test } from "node:test";
 import { TaskState as S, type TaskStateValue } from "../../core/model/task-state.ts";
 import type { RestartPolicy } from "../../core/model/types.ts";
 import type { ContainerInfo } from "../executor/executor.ts";
-import { type Connectivity, nextStep, type RestartVerdict, restartVerdict } from "./decide.ts";
+import {
+  type Connectivity,
+  failedStepState,
+  nextStep,
+  type RestartVerdict,
+  restartVerdict,
+} from "./decide.ts";
 
 function c(state: ContainerInfo["state"], more: Partial<ContainerInfo> = {}): ContainerInfo {
   const ran = state === "created" ? 0 : 1;
@@ -225,4 +231,14 @@ test("restartVerdict follows condition, delay, attempts and window", () => {
   assert.equal(v({ maxAttempts: 2 }, 1, [100, 200]), "never");
   assert.equal(v({ maxAttempts: 2, windowMs: 850 }, 1, [100, 200]), "now");
   assert.equal(v({ maxAttempts: 2, windowMs: 850 }, 1, [100, 200, 300]), "never");
+});
+
+test("a failed step: engine down, stop and restart retry; otherwise REJECTED before start, FAILED after", () => {
+  assert.equal(failedStepState({ kind: "prepare" }, S.PREPARING, true), undefined);
+  assert.equal(failedStepState({ kind: "stop", message: "x" }, S.RUNNING, false), undefined);
+  assert.equal(failedStepState({ kind: "restart", message: "x" }, S.RUNNING, false), undefined);
+  assert.equal(failedStepState({ kind: "prepare" }, S.PREPARING, false), S.REJECTED);
+  assert.equal(failedStepState({ kind: "start" }, S.READY, false), S.REJECTED);
+  assert.equal(failedStepState({ kind: "start" }, S.STARTING, false), S.FAILED);
+  assert.equal(failedStepState({ kind: "start" }, S.COMPLETE, false), undefined);
 });

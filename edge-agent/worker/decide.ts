@@ -163,3 +163,18 @@ export function nextStep(i: StepInput): Step {
       return NONE;
   }
 }
+
+/**
+ * The state a task goes to when executing its step failed; undefined: leave it, the next pass
+ * retries. Only an unreachable engine is worth retrying; the engine's own refusals fail the
+ * task (REJECTED before it started, FAILED after). Failed stops and restarts are retried.
+ */
+export function failedStepState(
+  step: Step,
+  state: TaskStateValue,
+  engineDown: boolean,
+): TaskStateValue | undefined {
+  if (engineDown || step.kind === "stop" || step.kind === "restart") return undefined;
+  if (state >= TaskState.COMPLETE) return undefined;
+  return state < TaskState.STARTING ? TaskState.REJECTED : TaskState.FAILED;
+}

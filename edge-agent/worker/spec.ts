@@ -141,3 +141,13 @@ export function planTask(task: AssignedTask, nodeId: string): TaskPlan {
     stopGracePeriodMs: grace,
   };
 }
+
+/** Why the task's spec cannot be planned ("" when it can). */
+export function specError(task: AssignedTask, nodeId: string): string {
+  try {
+    planTask(task, nodeId);
+    return "";
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
+}

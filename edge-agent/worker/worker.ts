@@ -16,10 +16,16 @@ import {
 } from "../executor/executor.ts";
 import type { Assignment } from "../state/state.ts";
 import { ConnectivityTracker } from "./connectivity.ts";
-import { type Connectivity, nextStep, restartVerdict, type Step } from "./decide.ts";
+import {
+  type Connectivity,
+  failedStepState,
+  nextStep,
+  restartVerdict,
+  type Step,
+} from "./decide.ts";
 import type { WorkerOptions } from "./options.ts";
 import { progressMessage } from "./progress.ts";
-import { planTask, SpecError, type TaskPlan } from "./spec.ts";
+import { planTask, SpecError, specError, type TaskPlan } from "./spec.ts";
 import { Wakeup } from "./wake.ts";
 
 const STEPS_PER_TASK_MAX = limits.agentStepsPerTaskMax;
@@ -260,7 +266,9 @@ export class Worker {
       }
       const state = this.#status(task).state as TaskStateValue;
       if (!plan && state < TaskState.RUNNING && task.desiredState <= TaskState.RUNNING) {
-        this.#set(task.id, TaskState.REJECTED, "invalid spec", { err: this.#specError(task) });
+        this.#set(task.id, TaskState.REJECTED, "invalid spec", {
+          err: specError(task, this.#o.nodeId),
+        });
         return;
       }
       const restart = restartVerdict(
@@ -282,15 +290,6 @@ export class Worker {
       if (step.kind === "none") return;
       const more = await this.#execute(task, plan, container, step);
       if (!more) return;
-    }
-  }
-
-  #specError(task: AssignedTask): string {
-    try {
-      planTask(task, this.#o.nodeId);
-      return "";
-    } catch (err) {
-      return err instanceof Error ? err.message : String(err);
     }
   }
 
@@ -357,20 +356,11 @@ export class Worker {
 
   #failed(task: AssignedTask, step: Step, err: unknown): boolean {
     const text = err instanceof Error ? err.message : String(err);
-    // Only an unreachable engine is worth retrying; the engine's own refusals fail the task.
     const engineDown = err instanceof ExecutorError && err.code === "engine" && err.retryable;
-    const state = this.#status(task).state as TaskStateValue;
-    if (
-      engineDown ||
-      step.kind === "stop" ||
-      step.kind === "restart" ||
-      state >= TaskState.COMPLETE
-    ) {
+    const to = failedStepState(step, this.#status(task).state as TaskStateValue, engineDown);
+    if (to === undefined) {
       this.#o.log(`worker: task ${task.id}: ${step.kind} failed (next pass retries): ${text}`);
-      return false;
-    }
-    const to = state < TaskState.STARTING ? TaskState.REJECTED : TaskState.FAILED;
-    this.#set(task.id, to, `${step.kind} failed`, { err: text });
+    } else this.#set(task.id, to, `${step.kind} failed`, { err: text });
     return false;
   }
 

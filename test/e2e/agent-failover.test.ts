@@ -32,7 +32,7 @@ before(async () => {
   buildBundle();
   image = ensureTestImage();
   await c.init(3);
-  for (const id of [1, 2, 3]) c.start(id, ["--insecure"]);
+  for (const id of [1, 2, 3]) c.start(id);
   leader = await c.leader(60_000);
   // Short heartbeats (agents beat as often): a lost agent is DOWN after 3 x 500 ms.
   await setHeartbeat(c, leader, HEARTBEAT_MS);
@@ -104,13 +104,8 @@ test("a killed agent's tasks move to the other agent after the heartbeat grace",
   agents.start("a");
   await agents.until("a's stale container stopped", () => agents.running("a", id).length === 0);
   mark("stale container stopped");
+  // Out of the way of the next test (removal on delete is checked in agent-placement).
   await c.api(leader, "DELETE", "/v1/services/moved");
-  await agents.until("moved's containers removed", () => {
-    const left = [...agents.containers("a"), ...agents.containers("b")];
-    agents.note = JSON.stringify(left.filter((x) => x.serviceId === id));
-    return left.every((x) => x.serviceId !== id);
-  });
-  mark("containers removed");
 });
 
 test("managers gone, agent restarted: containers keep running; a killed one is restarted by the agent; managers back: resync", async (t) => {
@@ -151,7 +146,7 @@ test("managers gone, agent restarted: containers keep running; a killed one is r
   assert.equal(other.startedAt, was[1]!.startedAt, "the untouched one was never restarted");
 
   // Managers back: b says hello with every task's status and follows the current assignment.
-  for (const m of [1, 2, 3]) c.start(m, ["--insecure"]);
+  for (const m of [1, 2, 3]) c.start(m);
   leader = await c.leader(60_000);
   const resynced = await agents.until(
     "b ready again, reporting the offline restart",

@@ -30,7 +30,7 @@ before(async () => {
   buildBundle();
   image = ensureTestImage();
   await c.init(3);
-  for (const id of [1, 2, 3]) c.start(id, ["--insecure"]);
+  for (const id of [1, 2, 3]) c.start(id);
   // Each agent prefers another manager's broker first; both know all three.
   agents.add("ssd", { labels: { "hw.storage": "ssd" }, brokers: [1, 2, 3] });
   agents.add("plain", { labels: { "hw.storage": "hdd" }, brokers: [2, 3, 1] });
