@@ -12,6 +12,7 @@ import { ApiServer } from "./api/server.ts";
 import { StoreTokenSource } from "./api/tokens.ts";
 import { Broker } from "./broker/broker.ts";
 import { Mesh } from "./broker/mesh.ts";
+import { CaKeeper } from "./ca/lifecycle.ts";
 import type { ManagerConfig } from "./config.ts";
 import type { ManagerContext } from "./context.ts";
 import { securityDeps, watchRevocations } from "./daemon-security.ts";
@@ -46,7 +47,10 @@ export class ManagerDaemon {
   #ready = false;
   #peerWatch: ReturnType<Store["watch"]> | undefined;
   #pendingCA: PendingCA | undefined;
+  #peerTimer: NodeJS.Timeout | undefined;
   #sec: SecurityDeps | undefined;
+  /** The CA as this manager holds it (autolock: sealed until `fleet unlock`). */
+  caKeeper!: CaKeeper;
   #revocations: { close(): void } | undefined;
   /** True when this start founded the cluster's Raft group (init or static bootstrap). */
   #founder = false;
@@ -62,6 +66,7 @@ export class ManagerDaemon {
     this.identity = await this.#identity();
     this.#pendingCA = await loadPendingCA(c.dataDir);
     const { identity: id } = this;
+    this.caKeeper = new CaKeeper(id.clusterId);
     const sec = c.insecure ? undefined : await this.#security();
     this.log.info("starting", { node: id.nodeId, raftId: id.raftId, cluster: id.clusterId });
     const peers = new Map<number, PeerAddr>(
@@ -113,6 +118,7 @@ export class ManagerDaemon {
       tokens: new StoreTokenSource(this.store, this.writer, this.identity.clusterId),
       // Service logs: asked of the agents over the broker mesh (manager/api/logs.ts).
       logs: new BrokerLogSource({ bus: this.broker, clusterId: this.identity.clusterId, newId }),
+      ca: this.caKeeper,
     });
     await this.api.start();
     void this.#register();
@@ -257,6 +263,9 @@ export class ManagerDaemon {
       }
     };
     sync();
+    // A store replaced by a Raft snapshot (a joining manager catching up) emits no per-object
+    // events: a slow re-sync covers it.
+    this.#peerTimer = setInterval(sync, 2000);
     // Only manager nodes matter here: agents' status writes must not cost a scan each.
     const isManager = (o: unknown) => (o as Node | undefined)?.managerStatus !== undefined;
     this.#peerWatch = this.store.watch({
@@ -306,6 +315,8 @@ export class ManagerDaemon {
             newRaftId,
           },
           ...(this.config.insecure ? { insecureJoinLevel: INSECURE_CLUSTER_LEVEL } : {}),
+          ca: () =>
+            this.caKeeper.ca(this.store.view((tx) => tx.get("clusters", this.identity.clusterId))),
         });
         await this.#leader
           .start()
@@ -349,6 +360,7 @@ export class ManagerDaemon {
     this.#stopped = true;
     this.log.info("stopping");
     this.#peerWatch?.close();
+    clearInterval(this.#peerTimer);
     this.#revocations?.close();
     await this.#leaderChange;
     await this.#leader?.stop();

@@ -1,5 +1,8 @@
 // Real manager processes on loopback for end-to-end tests: spawn, call the API over each one's
-// unix socket, SIGKILL, restart. Every process is stopped by its pid in close().
+// unix socket, SIGKILL, restart. Every process is stopped by its pid in close(). Clusters are
+// founded statically (`start`: --initial-cluster --insecure) or, secure by default, with
+// `startInit` and grown with `startJoin` by token; `start` then restarts any member from its
+// data dir.
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -18,6 +21,15 @@ export interface Member {
   dir: string;
   proc?: ChildProcess;
   log: string;
+  /** How the member was first started; "static" (--initial-cluster) unless init/join. */
+  mode?: "static" | "init" | "join";
+  insecure?: boolean;
+}
+
+export interface SecureStart {
+  /** Plain TCP everywhere (the default here is secure: TLS and certificates). */
+  insecure?: boolean;
+  extra?: string[];
 }
 
 export class Managers {
@@ -39,6 +51,11 @@ export class Managers {
 
   start(id: number, extra: string[] = []): void {
     const m = this.members.get(id)!;
+    if (m.mode === "init" || m.mode === "join") {
+      this.#spawn(m, [...(m.insecure ? ["--insecure"] : []), ...extra]);
+      return;
+    }
+    m.mode = "static";
     const initial = [...this.members.values()]
       .map((x) => `${x.raftId}=127.0.0.1:${x.raftPort}`)
       .join(",");
@@ -61,6 +78,59 @@ export class Managers {
       "--insecure",
       ...extra,
     );
+    this.#run(m, args);
+  }
+
+  /** Founds a new cluster with this member (`--init`): root CA, join tokens, first manager. */
+  startInit(id: number, o: SecureStart = {}): void {
+    const m = this.members.get(id)!;
+    m.mode = "init";
+    m.insecure = o.insecure ?? false;
+    this.#spawn(m, ["--init", ...(m.insecure ? ["--insecure"] : []), ...(o.extra ?? [])]);
+  }
+
+  /** Joins the cluster by token through the broker of member `via`. */
+  startJoin(id: number, token: string, via: number, o: SecureStart = {}): void {
+    const m = this.members.get(id)!;
+    m.mode = "join";
+    m.insecure = o.insecure ?? false;
+    const addr = `127.0.0.1:${this.members.get(via)!.brokerPort}`;
+    const flags = ["--join", token, "--join-addr", addr, ...(m.insecure ? ["--insecure"] : [])];
+    this.#spawn(m, [...flags, ...(o.extra ?? [])]);
+  }
+
+  /** The cluster's join tokens, read through a member's API. */
+  async joinTokens(id: number): Promise<{ worker: string; manager: string }> {
+    const r = await this.api<{ worker: string; manager: string }>(id, "GET", "/v1/join-tokens");
+    if (r.status !== 200) throw new Error(`join tokens: ${r.status} ${JSON.stringify(r.body)}`);
+    return r.body;
+  }
+
+  /** Resolves with the exit code once the member's process has ended (or rejects on timeout). */
+  async exited(id: number, timeoutMs = 60_000): Promise<number | null> {
+    const p = this.members.get(id)?.proc;
+    if (!p) throw new Error(`member ${id} never started`);
+    if (p.exitCode !== null || p.signalCode !== null) return p.exitCode;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`member ${id} still running after ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      p.once("exit", (code) => {
+        clearTimeout(timer);
+        resolve(code);
+      });
+    });
+  }
+
+  #spawn(m: Member, flags: string[]): void {
+    const args = ["--import", "tsx", main, "--data-dir", m.dir, "--raft-port", String(m.raftPort)];
+    args.push("--broker-port", String(m.brokerPort), "--tick-ms", "50");
+    args.push("--hostname", `manager-${m.raftId}`, ...flags);
+    this.#run(m, args);
+  }
+
+  #run(m: Member, args: string[]): void {
     m.log = "";
     m.proc = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"] });
     m.proc.stderr?.on("data", (d) => {
