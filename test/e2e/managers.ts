@@ -167,6 +167,9 @@ export class Managers {
           socketPath,
           path,
           method,
+          // A fresh connection per call: Node's default keep-alive agent may reuse a socket the
+          // server is closing as idle, and the call then fails with EPIPE or ECONNRESET.
+          agent: false,
           headers: { "content-type": "application/json" },
           timeout: 15_000,
         },
