@@ -7,6 +7,7 @@ import { topics } from "../core/topics.ts";
 import type { AgentConfig } from "./config.ts";
 import type { Executor } from "./executor/executor.ts";
 import { describeNode, detectHardware } from "./labels/labels.ts";
+import { containerFinder, LogServer, streamerFor } from "./logs.ts";
 import { CertificateRenewal, loadMaterial } from "./renewal.ts";
 import { Session, type SessionTls } from "./session/session.ts";
 import { loadState, saveState } from "./state/state.ts";
@@ -65,6 +66,15 @@ export function startAgent(c: AgentConfig, executor: Executor, hooks: AgentHooks
   const tls = tlsOf(c);
   const renewal = renewalOf(c, () => session, hooks.log);
   const certTopic = topics(c.clusterId).cert(c.nodeId);
+  // `fleet service logs`: managers ask on the node's logs topic (edge-agent/logs.ts).
+  const logServer = new LogServer({
+    clusterId: c.clusterId,
+    nodeId: c.nodeId,
+    publish: (topic, payload, qos) => session?.publish(topic, payload, qos) ?? false,
+    containerOf: containerFinder(executor, () => worker.statuses()),
+    streamer: streamerFor(executor),
+    log: hooks.log,
+  });
   session = new Session({
     clusterId: c.clusterId,
     nodeId: c.nodeId,
@@ -78,14 +88,11 @@ export function startAgent(c: AgentConfig, executor: Executor, hooks: AgentHooks
     log: hooks.log,
     ...(tls ? { tls } : {}),
     ...(hooks.onConnected ? { onConnected: hooks.onConnected } : {}),
-    ...(renewal
-      ? {
-          subscriptions: [certTopic],
-          onMessage: (topic: string, payload: Buffer) => {
-            if (topic === certTopic) renewal.onCert(payload);
-          },
-        }
-      : {}),
+    subscriptions: renewal ? [certTopic, logServer.topic] : [logServer.topic],
+    onMessage: (topic: string, payload: Buffer) => {
+      if (topic === certTopic) renewal?.onCert(payload);
+      else if (topic === logServer.topic) logServer.onRequest(payload);
+    },
   });
   session.start();
   worker.start();
@@ -97,6 +104,7 @@ export function startAgent(c: AgentConfig, executor: Executor, hooks: AgentHooks
     ...(renewal ? { renewal } : {}),
     async stop() {
       renewal?.stop();
+      logServer.stop();
       await s.stop();
       await worker.stop();
     },

@@ -152,7 +152,7 @@ test("service rm removes it; a second rm is 404; logs answer 501 with a reason",
   await call(api, "POST", "/v1/services/create", spec("web"));
   const logs = await call(api, "GET", "/v1/services/web/logs?follow=true");
   assert.equal(logs.status, 501);
-  assert.match(logs.body.error.message, /agents do not stream/);
+  assert.match(logs.body.error.message, /without a broker to reach the agents/);
   assert.equal((await call(api, "DELETE", "/v1/services/web")).status, 200);
   assert.equal((await call(api, "DELETE", "/v1/services/web")).status, 404);
   assert.equal((await call(api, "GET", "/v1/services/web/logs")).status, 404);

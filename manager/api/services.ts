@@ -3,12 +3,13 @@
 // rollback to previousSpec, remove, logs. The API writes specs only: the orchestrator makes the
 // tasks and the update loop rolls them.
 
-import type { Service, ServiceSpec } from "../../core/model/types.ts";
+import type { Service, ServiceSpec, Task } from "../../core/model/types.ts";
 import { validateServiceSpec } from "../../core/model/validate.ts";
-import type { WriteTx } from "../../core/store/tx.ts";
+import { by } from "../../core/store/indexes.ts";
+import type { ReadTx, WriteTx } from "../../core/store/tx.ts";
 import { ApiError, invalidSpec } from "./errors.ts";
-import type { LogSource } from "./logs.ts";
-import { findService } from "./resolve.ts";
+import type { LogOptions, LogSource, LogTarget } from "./logs.ts";
+import { findService, findTask } from "./resolve.ts";
 import type { ApiResponse, Call, Query, Route } from "./router.ts";
 import { modeName, serviceView } from "./views.ts";
 
@@ -137,23 +138,49 @@ async function remove(c: Call): Promise<ApiResponse> {
   return ok({ id });
 }
 
+/** `SERVICE` (all its tasks) or `TASK` (a task id or unique prefix) for the logs route. */
+function logTarget(tx: ReadTx, ref: string): LogTarget {
+  let service: Service;
+  try {
+    service = findService(tx, ref);
+  } catch (err) {
+    if (!(err instanceof ApiError) || err.code !== "not_found") throw err;
+    let task: Task;
+    try {
+      task = findTask(tx, ref);
+    } catch (e) {
+      if (e instanceof ApiError && e.code === "not_found") {
+        throw new ApiError(
+          "not_found",
+          `no such service or task: ${ref} (list them with \`fleet service ls\`)`,
+        );
+      }
+      throw e;
+    }
+    const owner = tx.get("services", task.serviceId);
+    if (!owner) throw new ApiError("not_found", `task ${ref} belongs to a removed service`);
+    return { service: owner, tasks: [task] };
+  }
+  return { service, tasks: tx.find("tasks", by.serviceId(service.id)) };
+}
+
 function logs(c: Call<ServiceDeps>): ApiResponse {
-  const service = c.ctx.store.view((tx) => findService(tx, c.params.ref!));
+  const target = c.ctx.store.view((tx) => logTarget(tx, c.params.ref!));
   const source = c.services.logs;
   if (!source) {
     throw new ApiError(
       "not_implemented",
-      `logs of service ${service.spec.name} are not available yet: edge agents do not stream ` +
-        "container logs to the managers in this version (read them on the board with " +
-        "`docker logs`, containers carry the label fleet.service.id)",
+      `logs of service ${target.service.spec.name} cannot be read through this manager: it ` +
+        "runs without a broker to reach the agents (read them on the board with `docker logs`; " +
+        "containers carry the label fleet.task.id)",
     );
   }
-  const options = {
-    follow: c.query.bool("follow"),
-    tail: c.query.int("tail"),
-    sinceMs: c.query.int("since"),
-  };
-  return { status: 200, stream: (sink) => source.stream(service, options, sink) };
+  const options: LogOptions = { follow: c.query.bool("follow") };
+  const tail = c.query.int("tail");
+  if (tail !== undefined) options.tail = tail;
+  const since = c.query.int("since");
+  if (since !== undefined) options.sinceMs = since;
+  return { status: 200, stream: (sink) => source.stream(target, options, sink) };
 }
 
 export const serviceRoutes: Route<ServiceDeps>[] = [

@@ -109,7 +109,7 @@ test("service create maps docker's flags onto the spec; ls, ps, inspect, rm", as
       run("service", "logs", "-f", "web"),
     ]);
     assert.equal(logs.code, 1);
-    assert.match(logs.stderr, /logs of service web are not available yet/);
+    assert.match(logs.stderr, /logs of service web cannot be read through this manager/);
     assert.match(ls.stdout, /^ID {13}NAME {3}MODE {9}REPLICAS {15}IMAGE {5}PORTS$/m);
     assert.match(
       ls.stdout,

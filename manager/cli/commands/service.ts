@@ -2,7 +2,7 @@
 
 import type { Service } from "../../../core/model/types.ts";
 import { bool, type FlagDef, list, type Parsed, str, UsageError } from "../args.ts";
-import { CliError } from "../client.ts";
+import { CliError, describeTarget } from "../client.ts";
 import {
   type CliContext,
   type Command,
@@ -171,21 +171,57 @@ async function rm(c: CliContext, p: Parsed) {
   return failed > 0 ? 1 : 0;
 }
 
+interface LogEvent {
+  serviceName?: string;
+  taskId?: string;
+  slot?: number;
+  nodeId?: string;
+  ts?: number;
+  line?: string;
+  message?: string;
+}
+
+/** `web.1.abcdef123456@edge-1`, as docker service logs names a task. */
+function logPrefix(e: LogEvent): string {
+  const slot = e.slot && e.slot > 0 ? String(e.slot) : (e.nodeId ?? "");
+  return `${e.serviceName}.${slot}.${(e.taskId ?? "").slice(0, 12)}@${e.nodeId}`;
+}
+
 async function logs(c: CliContext, p: Parsed) {
   const q = new URLSearchParams();
-  if (bool(p, "follow")) q.set("follow", "true");
+  const follow = bool(p, "follow");
+  if (follow) q.set("follow", "true");
   const tail = str(p, "tail");
   if (tail !== undefined && tail !== "all") q.set("tail", String(parseInt10("tail", tail)));
+  const since = str(p, "since");
+  if (since !== undefined) q.set("since", String(c.io.now() - parseDuration("since", since)));
+  const stamps = bool(p, "timestamps");
+  const client = c.client();
   const path = withQuery(`/v1/services/${enc(p.positionals[0]!)}/logs`, q);
-  await c.client().stream(
+  let lines = 0;
+  let warnings = 0;
+  await client.stream(
     path,
-    (_event, data) => {
-      const d = data as { line?: string };
-      if (typeof d.line === "string") c.io.out(d.line);
+    (event, data) => {
+      const d = data as LogEvent;
+      if (event === "warning") {
+        warnings++;
+        c.io.err(`warning: ${d.message}`);
+      } else if (event === "log" && typeof d.line === "string") {
+        lines++;
+        const ts = stamps ? `${d.ts ? new Date(d.ts).toISOString() : "-"} ` : "";
+        c.io.out(`${logPrefix(d)}    | ${ts}${d.line}`);
+      }
     },
     c.signal,
   );
-  return 0;
+  if (follow && !c.signal.aborted) {
+    throw new CliError(
+      `the log stream from ${describeTarget(client.target)} ended: the manager closed it ` +
+        "(stopped or restarted?); run the command again, or point --host at another manager",
+    );
+  }
+  return warnings > 0 && lines === 0 ? 1 : 0;
 }
 
 const svc = (words: string, rest: Omit<Command, "words">): Command => ({
@@ -256,10 +292,17 @@ export const serviceCommands: Command[] = [
     run: rollback,
   }),
   svc("logs", {
-    usage: "SERVICE",
-    summary: "Fetch the logs of a service's tasks",
+    usage: "SERVICE|TASK",
+    summary: "Fetch the logs of a service's tasks, or of one task",
     flags: [
       { name: "follow", short: "f", kind: "bool", help: "follow log output" },
+      { name: "timestamps", short: "t", kind: "bool", help: "show each line's time" },
+      {
+        name: "since",
+        kind: "string",
+        value: "DURATION",
+        help: "only lines newer than this (e.g. 10m)",
+      },
       {
         name: "tail",
         short: "n",
