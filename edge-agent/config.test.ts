@@ -150,6 +150,10 @@ test("pendingJoin: a token and no certificates; the brokers are the managers", (
     labels: { a: "1", b: "2" },
     hostname: "h",
   });
+  // Certificates but no identity saved (a join that crashed midway): join again.
+  assert.equal(pendingJoin(["--data-dir", d, "--config", image], () => true)?.token, token);
+  const joined = { joinToken: token, brokers: ["m:1"], clusterId: "c", nodeId: "n" };
+  writeFileSync(image, JSON.stringify(joined));
   assert.equal(
     pendingJoin(["--data-dir", d, "--config", image], () => true),
     undefined,

@@ -119,7 +119,7 @@ export interface PendingJoin {
 
 /**
  * A join `run` must do first: a token in the flags (`--token`) or the file (`joinToken`) and
- * no certificate set in the data dir yet (`hasCerts` is the caller's, from edge-agent/join).
+ * no certificate set with an identity in the data dir yet (`hasCerts`: edge-agent/join's).
  */
 export function pendingJoin(
   argv: string[],
@@ -127,7 +127,9 @@ export function pendingJoin(
 ): PendingJoin | undefined {
   const { f, dataDir, file, str, labels } = sources(argv);
   const token = str("token", "joinToken");
-  if (!token || hasCerts(dataDir)) return undefined;
+  // Certificates without an identity in the config: a join that crashed before its last write.
+  const joined = hasCerts(dataDir) && str("node-id", "nodeId") && str("cluster", "clusterId");
+  if (!token || joined) return undefined;
   const managers = f.get("broker") ?? (Array.isArray(file.brokers) ? file.brokers.map(String) : []);
   if (managers.length === 0)
     throw new ConfigError("a join token needs the managers' addresses (--broker, or brokers)");

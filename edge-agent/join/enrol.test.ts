@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import {
   existsSync,
+  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -118,4 +119,14 @@ test("a failed join writes nothing: wrong token, other CA, timeout, refusal", as
     await assert.rejects(p, (e: unknown) => e instanceof JoinError && e.code === code, code);
     assert.equal(existsSync(d), false, `${code}: ${d} was created`);
   }
+});
+
+test("certificates without a saved identity (a join that crashed midway) are joined over", async () => {
+  const m = await standIn();
+  const d = join(dir, "half");
+  mkdirSync(join(d, "certs"), { recursive: true });
+  for (const f of ["ca.pem", "node.pem", "node.key"]) writeFileSync(join(d, "certs", f), "stale");
+  const r = await enrolAgent({ dataDir: d, token: tokens.worker, managers: [m.address], ...quick });
+  assert.notEqual(readFileSync(join(d, "certs", "node.pem"), "utf8"), "stale");
+  assert.equal(loadConfig(["--data-dir", d]).nodeId, r.nodeId);
 });

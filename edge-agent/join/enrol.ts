@@ -35,13 +35,14 @@ function readConfig(path: string): Record<string, unknown> {
 
 /** Joins the cluster and writes the data dir; a JoinError (nothing written) otherwise. */
 export async function enrolAgent(o: EnrolOptions): Promise<JoinResult> {
-  if (hasCerts(o.dataDir))
+  const configPath = join(o.dataDir, CONFIG_FILE);
+  const existing = readConfig(configPath); // refused before joining, not after
+  // Certificates alone (no identity saved: a join that crashed midway) are joined over.
+  if (hasCerts(o.dataDir) && typeof existing.nodeId === "string")
     throw new JoinError(
       "already-joined",
       `${o.dataDir} already holds certificates; run the agent, or remove ${join(o.dataDir, "certs")} to join again`,
     );
-  const configPath = join(o.dataDir, CONFIG_FILE);
-  const existing = readConfig(configPath); // refused before joining, not after
   const hw = detectHardware({ configured: o.labels ?? {} });
   const host = o.hostname ?? osHostname();
   const r = await joinCluster({
