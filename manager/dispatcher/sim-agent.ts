@@ -29,7 +29,6 @@ export class SimAgent {
   readonly #client: MqttClient;
   readonly #topics: Topics;
   readonly #reportStatus: boolean;
-  readonly #reported = new Set<string>();
   readonly #description: WireNodeDescription;
   #timer: NodeJS.Timeout | undefined;
   #seq = 0;
@@ -147,10 +146,12 @@ export class SimAgent {
   }
 
   #reportRunning(): void {
+    // On every assignment, already reported or not: a new leader republishes them, and a
+    // report sent while no dispatcher listened (a leader change) is so made again; the
+    // dispatcher counts an unchanged one and writes nothing.
     const updates: TaskStatusUpdate[] = [];
     for (const t of this.tasks) {
-      if (t.desiredState > TaskState.RUNNING || this.#reported.has(t.id)) continue;
-      this.#reported.add(t.id);
+      if (t.desiredState > TaskState.RUNNING) continue;
       const containerId = `sim-${t.id}`;
       updates.push({
         taskId: t.id,

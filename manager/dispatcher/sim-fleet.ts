@@ -1,6 +1,7 @@
 // A process full of simulated agents, for the dispatcher benchmark (run as a child process so
-// the dispatcher's CPU is measured on its own). Usage:
-//   node --import tsx manager/dispatcher/sim-fleet.ts <url> <clusterId> <first> <count> <periodMs>
+// the managers' CPU is measured on their own). Usage:
+//   node --import tsx manager/dispatcher/sim-fleet.ts <urls> <clusterId> <first> <count> <periodMs>
+// <urls>: one broker URL, or several separated by commas (agent i uses url i mod their count).
 // Prints one JSON progress line per second on stdout; stops its clients on SIGTERM.
 
 import { SimAgent } from "./sim-agent.ts";
@@ -17,11 +18,12 @@ interface Progress {
 }
 
 async function main(): Promise<void> {
-  const [url, clusterId, firstRaw, countRaw, periodRaw] = process.argv.slice(2);
+  const [urlList, clusterId, firstRaw, countRaw, periodRaw] = process.argv.slice(2);
+  const urls = (urlList ?? "").split(",").filter((u) => u !== "");
   const first = Number(firstRaw);
   const count = Number(countRaw);
   const periodMs = Number(periodRaw);
-  if (!url || !clusterId || ![first, count, periodMs].every(Number.isFinite)) {
+  if (urls.length === 0 || !clusterId || ![first, count, periodMs].every(Number.isFinite)) {
     console.error("usage: sim-fleet.ts <url> <clusterId> <first> <count> <periodMs>");
     process.exit(2);
   }
@@ -47,7 +49,11 @@ async function main(): Promise<void> {
     const n = Math.min(CONNECT_PARALLEL, count - i);
     const batch = await Promise.allSettled(
       Array.from({ length: n }, (_, k) =>
-        SimAgent.start({ url, clusterId, nodeId: `sim-${first + i + k}` }),
+        SimAgent.start({
+          url: urls[(first + i + k) % urls.length]!,
+          clusterId,
+          nodeId: `sim-${first + i + k}`,
+        }),
       ),
     );
     for (const r of batch) {
