@@ -82,6 +82,15 @@ function summarise(m: Message): string {
       return `key ${m.keyId}, ${m.sealed.length} sealed bytes`;
     case "storeActions":
       return `${m.actions.length} store actions`;
+    case "logsRequest": {
+      if (m.cancel) return `cancel log request ${m.reqId}`;
+      const tail = m.tail === undefined ? "" : `, last ${m.tail} lines`;
+      return `logs of task ${m.taskId.slice(0, 12)}${m.follow ? ", follow" : ""}${tail}`;
+    }
+    case "logsChunk": {
+      const end = m.end ? (m.error ? `, end: ${m.error}` : ", end") : "";
+      return `chunk ${m.seq}: ${m.lines.length} lines${end}`;
+    }
     default:
       return "";
   }
