@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, test } from "node:test";
@@ -100,6 +100,8 @@ test("an agent joins a secure cluster with the worker token and runs a container
   for (const [token, code] of [
     [wrongToken, "wrong-token"],
     [tokens.manager!, "refused"],
+    // A token of another cluster: the real broker's chain does not match its CA digest.
+    [`FLT1-${"0".repeat(64)}-${tokens.worker!.slice(-32)}`, "ca-mismatch"],
   ] as const) {
     const d = join(dir, `refused-${code}-${token.slice(-4)}`);
     const j = spawnLogged([
@@ -169,6 +171,28 @@ test("an agent joins a secure cluster with the worker token and runs a container
   assert.equal(tasks[0]!.nodeId, nodeId);
   const ps = docker(["ps", "-q", "--filter", `label=fleet.node.id=${nodeId}`]).trim();
   assert.equal(ps.split("\n").filter(Boolean).length, 1, "one container of the joined node runs");
+
+  // A flashed image's first boot: token and managers in the config, `run` joins first.
+  const fresh = join(dir, "first-boot");
+  mkdirSync(fresh, { recursive: true });
+  const flashed = { joinToken: tokens.worker, brokers: [manager], labels: { image: "v1" } };
+  writeFileSync(join(fresh, "agent.json"), JSON.stringify(flashed));
+  const boot = spawnLogged([BUNDLE, "run", "--data-dir", fresh, "--poll-ms", "200"]);
+  const second = await c
+    .waitFor(
+      "the first-boot agent joined and ready",
+      async () => {
+        if (!existsSync(join(fresh, "certs", "node.pem"))) return undefined;
+        const id = JSON.parse(readFileSync(join(fresh, "agent.json"), "utf8")).nodeId as string;
+        const r = await c.api<{ id: string; status: { state: string } }[]>(1, "GET", "/v1/nodes");
+        return r.body.find((n) => n.id === id && n.status.state === "ready") ? id : undefined;
+      },
+      60_000,
+    )
+    .catch((err) => assert.fail(`${err.message}\n--- agent\n${boot.out()}`));
+  assert.notEqual(second, nodeId);
+  assert.doesNotMatch(readFileSync(join(fresh, "agent.json"), "utf8"), /FLT1/);
+  boot.p.kill("SIGTERM");
   run.p.kill("SIGTERM");
-  await run.exit;
+  await Promise.all([boot.exit, run.exit]);
 });
