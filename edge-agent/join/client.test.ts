@@ -218,3 +218,16 @@ test("manager addresses", () => {
   for (const bad of ["", "m1:0", "m1:99999", "mqtt://m1:1883", "a b"])
     assert.throws(() => parseManager(bad), JoinError, bad);
 });
+
+test("a P-256 cluster: the pinned root's curve is the node key's", async () => {
+  const p256Root = testRoot("c-p256", "p256");
+  const p256Tokens = {
+    worker: formatJoinToken(p256Root.digest, testBytes("pw", 16)),
+    manager: formatJoinToken(p256Root.digest, testBytes("pm", 16)),
+  };
+  const m = await standIn({ root: p256Root, tokens: p256Tokens });
+  const r = await joinCluster(opts([m.address], { token: p256Tokens.worker }));
+  assert.equal(privateKeyFromPem(r.keyPem).curve, "p256");
+  assert.equal(parseCertificate(r.certPem).curve, "p256");
+  assert.equal(r.clusterId, "c-p256");
+});
