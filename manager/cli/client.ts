@@ -1,9 +1,20 @@
 // The CLI's side of the API: one JSON request at a time over the manager's unix socket or TCP,
 // and server-sent event streams. Failures become CliErrors that say what went wrong and what to
 // do: a manager that is not running, a socket only root may open, an API error with every
-// problem of a spec.
+// problem of a spec. A remote manager (tcp://host:port) in secure mode is reached over mutual
+// TLS with an admin certificate: --tlscacert/--tlscert/--tlskey, or a directory holding
+// ca.pem, cert.pem and key.pem named by FLEET_CERT_PATH (as docker's DOCKER_CERT_PATH).
 
-import { request } from "node:http";
+import { readFileSync } from "node:fs";
+import {
+  type ClientRequest,
+  request as httpRequest,
+  type IncomingMessage,
+  type RequestOptions,
+} from "node:http";
+import { request as httpsRequest } from "node:https";
+import { join } from "node:path";
+import { managerClientOptions } from "../tls-server.ts";
 
 export const DEFAULT_HOST = "unix:///var/lib/fleet/fleet.sock";
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -40,15 +51,78 @@ export function describeTarget(t: Target): string {
   return "socketPath" in t ? `unix://${t.socketPath}` : `tcp://${t.host}:${t.port}`;
 }
 
+/** PEM material for a TLS connection to a manager's API. */
+export interface ClientTls {
+  caPem: string;
+  certPem: string;
+  keyPem: string;
+}
+
+export interface ClientTlsFiles {
+  cacert?: string;
+  cert?: string;
+  key?: string;
+}
+
+/**
+ * The TLS material the flags (or FLEET_CERT_PATH) name, or undefined when none is named (plain
+ * HTTP: a unix socket, or an insecure-mode manager on loopback).
+ */
+export function loadClientTls(
+  files: ClientTlsFiles,
+  env: Record<string, string | undefined>,
+): ClientTls | undefined {
+  const dir = env.FLEET_CERT_PATH || undefined;
+  const paths = {
+    cacert: files.cacert ?? (dir && join(dir, "ca.pem")),
+    cert: files.cert ?? (dir && join(dir, "cert.pem")),
+    key: files.key ?? (dir && join(dir, "key.pem")),
+  };
+  const given = Object.values(paths).filter((v) => v !== undefined);
+  if (given.length === 0) return undefined;
+  if (given.length < 3) {
+    throw new CliError(
+      "--tlscacert, --tlscert and --tlskey go together (or set FLEET_CERT_PATH to a directory " +
+        "holding ca.pem, cert.pem and key.pem)",
+      2,
+    );
+  }
+  const read = (flag: string, path: string) => {
+    try {
+      return readFileSync(path, "utf8");
+    } catch (err) {
+      throw new CliError(`--${flag} ${path}: ${(err as Error).message}`);
+    }
+  };
+  return {
+    caPem: read("tlscacert", paths.cacert!),
+    certPem: read("tlscert", paths.cert!),
+    keyPem: read("tlskey", paths.key!),
+  };
+}
+
 interface ApiErrorBody {
   error?: { code?: string; message?: string; problems?: { path: string; reason: string }[] };
 }
 
 export class ApiClient {
   readonly target: Target;
+  readonly #tls: ClientTls | undefined;
 
-  constructor(host: string) {
+  constructor(host: string, tls?: ClientTls) {
     this.target = parseHost(host);
+    if (tls && "socketPath" in this.target) {
+      throw new CliError("TLS options are for a tcp://host:port manager, not a unix socket", 2);
+    }
+    this.#tls = tls;
+  }
+
+  /** node:http or, with TLS, node:https (manager certificate, SAN fleet-manager, TLS 1.3). */
+  #request(o: RequestOptions, onResponse: (res: IncomingMessage) => void): ClientRequest {
+    if (!this.#tls) return httpRequest(o, onResponse);
+    const { caPem, certPem, keyPem } = this.#tls;
+    const tls = managerClientOptions({ caPem, certPem, keyPem });
+    return httpsRequest({ ...o, ...tls, agent: false }, onResponse);
   }
 
   // biome-ignore lint/suspicious/noExplicitAny: API replies are JSON of many shapes
@@ -69,7 +143,7 @@ export class ApiClient {
     const headers: Record<string, string> = { accept: "application/json" };
     if (payload !== undefined) headers["content-type"] = "application/json";
     return new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const req = request({ ...this.target, method, path, headers }, (res) => {
+      const req = this.#request({ ...this.target, method, path, headers }, (res) => {
         let text = "";
         res.setEncoding("utf8");
         res.on("data", (c: string) => {
@@ -93,7 +167,7 @@ export class ApiClient {
     stop?: AbortSignal,
   ): Promise<void> {
     return new Promise((resolve, reject) => {
-      const req = request({ ...this.target, method: "GET", path, signal: stop }, (res) => {
+      const req = this.#request({ ...this.target, method: "GET", path, signal: stop }, (res) => {
         if ((res.statusCode ?? 0) >= 300) {
           let text = "";
           res.on("data", (c) => {
@@ -134,7 +208,20 @@ export class ApiClient {
         return new CliError(
           `permission denied on ${where}: the manager's socket is for root only; run fleet as root`,
         );
+      case "ECONNRESET":
+      case "EPROTO":
+        return new CliError(
+          `the manager at ${where} closed the connection (${e.code}): a secure manager's TCP ` +
+            "port needs an admin certificate: --tlscacert, --tlscert and --tlskey, or " +
+            "FLEET_CERT_PATH",
+        );
       default:
+        if (/certificate|self.signed|altnames|revoked/i.test(e.message)) {
+          return new CliError(
+            `TLS with the manager at ${where} failed: ${e.message} (is --tlscacert the ` +
+              "cluster's root, and the manager certificate of this cluster?)",
+          );
+        }
         return new CliError(`cannot talk to the manager at ${where}: ${e.message}`);
     }
   }

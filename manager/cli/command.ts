@@ -2,7 +2,7 @@
 // that gets the parsed arguments and a context (output, the API client, the daemon launcher).
 
 import { type FlagDef, type Parsed, str, UsageError } from "./args.ts";
-import { ApiClient, DEFAULT_HOST } from "./client.ts";
+import { ApiClient, DEFAULT_HOST, loadClientTls } from "./client.ts";
 import type { DaemonLauncher } from "./launcher.ts";
 import type { Io } from "./output.ts";
 
@@ -36,8 +36,29 @@ export const globalFlags: FlagDef[] = [
     value: "ADDR",
     help: `manager: unix:///path or tcp://host:port (default $FLEET_HOST or ${DEFAULT_HOST})`,
   },
+  {
+    name: "tlscacert",
+    kind: "string",
+    value: "FILE",
+    help: "cluster root CA (PEM) of a tcp:// manager (default $FLEET_CERT_PATH/ca.pem)",
+  },
+  {
+    name: "tlscert",
+    kind: "string",
+    value: "FILE",
+    help: "admin certificate (PEM) for a tcp:// manager (default $FLEET_CERT_PATH/cert.pem)",
+  },
+  {
+    name: "tlskey",
+    kind: "string",
+    value: "FILE",
+    help: "its private key (PEM) (default $FLEET_CERT_PATH/key.pem)",
+  },
   { name: "help", short: "h", kind: "bool", help: "print usage" },
 ];
+
+/** Global flags that take a value (they may come before the command words). */
+export const globalValueFlags = new Set(["--host", "-H", "--tlscacert", "--tlscert", "--tlskey"]);
 
 export const quietFlag: FlagDef = {
   name: "quiet",
@@ -67,8 +88,15 @@ export function format(p: Parsed): "table" | "json" {
   return f;
 }
 
-export function clientFor(host: string | undefined, env: Io["env"]): ApiClient {
-  return new ApiClient(host ?? env.FLEET_HOST ?? DEFAULT_HOST);
+export function clientFor(
+  host: string | undefined,
+  env: Io["env"],
+  tls: { cacert?: string; cert?: string; key?: string } = {},
+): ApiClient {
+  const target = host ?? env.FLEET_HOST ?? DEFAULT_HOST;
+  // A unix socket needs no TLS: FLEET_CERT_PATH applies to tcp:// managers only.
+  const material = /^(unix:\/\/|\/|\.)/.test(target) ? undefined : loadClientTls(tls, env);
+  return new ApiClient(target, material);
 }
 
 /** Turns `--filter k=v` into query parameters, refusing keys the endpoint does not know. */

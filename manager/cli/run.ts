@@ -5,7 +5,13 @@
 import { closest } from "../../core/model/check.ts";
 import { bool, parseArgs, str, UsageError } from "./args.ts";
 import { CliError } from "./client.ts";
-import { type CliContext, type Command, clientFor, globalFlags } from "./command.ts";
+import {
+  type CliContext,
+  type Command,
+  clientFor,
+  globalFlags,
+  globalValueFlags,
+} from "./command.ts";
 import { commands } from "./commands/index.ts";
 import { bashCompletion, zshCompletion } from "./completion.ts";
 import { commandHelp, groupHelp } from "./help.ts";
@@ -64,12 +70,12 @@ function leadingWords(argv: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length && out.length < 2; i++) {
     const a = argv[i]!;
-    if (a === "--host" || a === "-H") {
+    if (globalValueFlags.has(a)) {
       i++;
       continue;
     }
     if (a.startsWith("-")) {
-      if (a === "--help" || a === "-h" || a.startsWith("--host=")) continue;
+      if (a === "--help" || a === "-h" || globalValueFlags.has(a.split("=")[0]!)) continue;
       break;
     }
     out.push(a);
@@ -83,7 +89,7 @@ function rest(argv: readonly string[], n: number): string[] {
   let skipped = 0;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (skipped < n && (a === "--host" || a === "-H")) {
+    if (skipped < n && globalValueFlags.has(a)) {
       out.push(a, argv[++i] ?? "");
       continue;
     }
@@ -122,7 +128,11 @@ async function runCommand(cmd: Command, argv: string[], io: Io, signal: AbortSig
     io,
     host: host ?? io.env.FLEET_HOST ?? "",
     client: () => {
-      client ??= clientFor(host, io.env);
+      client ??= clientFor(host, io.env, {
+        cacert: str(p, "tlscacert"),
+        cert: str(p, "tlscert"),
+        key: str(p, "tlskey"),
+      });
       return client;
     },
     launcher: () => findLauncher(io.env),

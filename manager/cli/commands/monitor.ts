@@ -3,7 +3,10 @@
 // `fleet/`. One line per message: time, topic, type, summary; `--json` prints JSON lines.
 
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import mqtt from "mqtt";
+import { MANAGER_SERVER_NAME } from "../../../core/crypto/identity.ts";
 import { TOPIC_ROOT } from "../../../core/topics.ts";
 import { bool, type Parsed, str, UsageError } from "../args.ts";
 import { CliError } from "../client.ts";
@@ -32,9 +35,21 @@ function topicFilter(cluster: string, filter: string | undefined): string {
   return `${TOPIC_ROOT}/${cluster}/${filter.replace(/^\//, "")}`;
 }
 
-/** `--ca/--cert/--key` for an mqtts:// broker (the fleet's brokers do mutual TLS). */
-function tlsOptions(p: Parsed, broker: string): Record<string, Buffer> {
-  const files = { ca: str(p, "ca"), cert: str(p, "cert"), key: str(p, "key") };
+/**
+ * `--ca/--cert/--key` for an mqtts:// broker (the fleet's brokers do mutual TLS: an admin
+ * certificate reads the event and state topics). Without them, the API's --tlscacert/
+ * --tlscert/--tlskey or FLEET_CERT_PATH (ca.pem, cert.pem, key.pem) serve for an mqtts broker.
+ */
+function tlsOptions(p: Parsed, broker: string, env: CliContext["io"]["env"]) {
+  const dir = env.FLEET_CERT_PATH || undefined;
+  const secure = /^(mqtts|wss):/.test(broker);
+  const fallback = (flag: string, file: string) =>
+    secure ? (str(p, flag) ?? (dir && join(dir, file))) : undefined;
+  const files = {
+    ca: str(p, "ca") ?? fallback("tlscacert", "ca.pem"),
+    cert: str(p, "cert") ?? fallback("tlscert", "cert.pem"),
+    key: str(p, "key") ?? fallback("tlskey", "key.pem"),
+  };
   const given = Object.entries(files).filter(([, v]) => v !== undefined);
   if (given.length === 0) return {};
   if (!/^(mqtts|wss):/.test(broker)) {
@@ -51,7 +66,13 @@ function tlsOptions(p: Parsed, broker: string): Record<string, Buffer> {
       throw new CliError(`--${k} ${path}: ${(err as Error).message}`);
     }
   }
-  return out;
+  return {
+    ...out,
+    // A fleet manager's broker is named fleet-manager (its certificate's SAN), whatever address
+    // it is reached at; an external broker by its own host name.
+    checkServerIdentity: (host: string, cert: PeerCertificate) =>
+      checkServerIdentity(host, cert) && checkServerIdentity(MANAGER_SERVER_NAME, cert),
+  };
 }
 
 async function monitor(c: CliContext, p: Parsed) {
@@ -67,7 +88,7 @@ async function monitor(c: CliContext, p: Parsed) {
     connectTimeout: CONNECT_TIMEOUT_MS,
     clientId: `fleet-monitor-${process.pid}-${Date.now().toString(36)}`,
     protocolVersion: 4,
-    ...tlsOptions(p, broker),
+    ...tlsOptions(p, broker, c.io.env),
   });
   let seen = 0;
   try {
