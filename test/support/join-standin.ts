@@ -15,7 +15,7 @@ import { identityOf, issueCertificate, type RootCA } from "../../core/crypto/ide
 import { privateKeyToPem } from "../../core/crypto/keys.ts";
 import { verifyJoinProof } from "../../core/crypto/proof.ts";
 import { testBytes, testNodeCert } from "../../core/crypto/testing.ts";
-import { matchJoinToken, tokenSecretHash } from "../../core/crypto/token.ts";
+import { matchJoinToken, parseJoinToken, tokenSecretHash } from "../../core/crypto/token.ts";
 import { topics } from "../../core/topics.ts";
 
 export interface JoinRequestSeen {
@@ -96,10 +96,6 @@ export class StandInManager {
   #wire(): void {
     const clusterId = this.o.root.cert.subject.organization;
     const t = topics(clusterId);
-    const hashes = {
-      worker: tokenSecretHash(this.o.tokens.worker.split("-")[2] as string),
-      manager: tokenSecretHash(this.o.tokens.manager.split("-")[2] as string),
-    };
     this.aedes.authenticate = (client, username, password, done) => {
       const pw = password?.toString();
       this.connects.push({ clientId: client.id, username, password: pw });
@@ -133,7 +129,10 @@ export class StandInManager {
       const { v: _, type: __, ...body } = d.message;
       const seen = { requestId, body };
       this.requests.push(seen);
-      const issue = () => this.#issue(seen, hashes, clusterId);
+      const issue = () => {
+        const answer = answerJoin(this.o.root, this.o.tokens, seen, `node-${++this.#issued}`);
+        return answer.ok && this.o.brokers ? { ...answer, brokers: this.o.brokers } : answer;
+      };
       const answer = this.o.respond ? this.o.respond(seen, issue) : issue();
       if (!answer) return;
       this.aedes.publish(
@@ -158,44 +157,41 @@ export class StandInManager {
     return ok;
   }
 
-  #issue(
-    req: JoinRequestSeen,
-    hashes: { worker: string; manager: string },
-    clusterId: string,
-  ): MessageBodies["joinResponse"] {
-    try {
-      const token = verifyJoinProof(req.body, req.requestId);
-      const role = matchJoinToken(token, hashes, this.o.root.digest);
-      const nodeId = `node-${++this.#issued}`;
-      const cert = issueCertificate({
-        ca: this.o.root,
-        clusterId,
-        nodeId,
-        role,
-        publicKey: req.body.publicKey,
-        serialRandom: testBytes(`join:${req.requestId}`, 16),
-        nowMs: Date.now(),
-        expiryMs: 24 * 60 * 60 * 1000,
-      });
-      const out: MessageBodies["joinResponse"] = {
-        ok: true,
-        nodeId,
-        certPem: cert.certPem,
-        caPem: this.o.root.certPem,
-        clusterId,
-        role,
-      };
-      if (this.o.brokers) out.brokers = this.o.brokers;
-      return out;
-    } catch (err) {
-      const code = (err as { code?: string }).code;
-      return { ok: false, error: (err as Error).message, ...(code ? { code } : {}) };
-    }
-  }
-
   async stop(): Promise<void> {
     const closed = new Promise<void>((r) => this.server.close(() => r()));
     await new Promise<void>((r) => this.aedes.close(() => r()));
     await closed;
+  }
+}
+
+/** What a CA answers a join request with (core/crypto only): a certificate or a refusal. */
+export function answerJoin(
+  root: RootCA,
+  tokens: { worker: string; manager: string },
+  req: JoinRequestSeen,
+  nodeId: string,
+): MessageBodies["joinResponse"] {
+  const hashes = {
+    worker: tokenSecretHash(parseJoinToken(tokens.worker).secret),
+    manager: tokenSecretHash(parseJoinToken(tokens.manager).secret),
+  };
+  const clusterId = root.cert.subject.organization;
+  try {
+    const token = verifyJoinProof(req.body, req.requestId);
+    const role = matchJoinToken(token, hashes, root.digest);
+    const cert = issueCertificate({
+      ca: root,
+      clusterId,
+      nodeId,
+      role,
+      publicKey: req.body.publicKey,
+      serialRandom: testBytes(`join:${req.requestId}`, 16),
+      nowMs: Date.now(),
+      expiryMs: 24 * 60 * 60 * 1000,
+    });
+    return { ok: true, nodeId, certPem: cert.certPem, caPem: root.certPem, clusterId, role };
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    return { ok: false, error: (err as Error).message, ...(code ? { code } : {}) };
   }
 }
