@@ -167,7 +167,8 @@ export class Session implements StatusSink {
     };
     const tls = this.#tls;
     if (tls) {
-      Object.assign(o, { cert: tls.cert, key: tls.key, ca: tls.ca });
+      // TLS 1.3 only: fleet's brokers speak nothing older, and Ed25519 certificates need it.
+      Object.assign(o, { cert: tls.cert, key: tls.key, ca: tls.ca, minVersion: "TLSv1.3" });
       if (tls.servername) o.servername = tls.servername;
       o.rejectUnauthorized = tls.rejectUnauthorized ?? true;
     }
