@@ -25,7 +25,7 @@ import { ensureTestImage, need } from "../test/support/real.ts";
 
 const root = join(import.meta.dirname, "..");
 const sysroot = "/usr/aarch64-linux-gnu";
-const c = new Managers();
+const c = new Managers({ bundle: true });
 const agents = new Agents(c);
 after(async () => {
   await agents.close();

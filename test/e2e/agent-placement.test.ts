@@ -19,7 +19,7 @@ import {
 } from "./agents.ts";
 import { Managers } from "./managers.ts";
 
-const c = new Managers();
+const c = new Managers({ bundle: true });
 const agents = new Agents(c);
 let image = "";
 let leader = 0;
@@ -71,12 +71,14 @@ async function converged(service: string, want: number, on: string[] = ["ssd", "
 
 test("a service constrained to hw.storage==ssd runs only on the agent labelled ssd", async (t) => {
   if (!need(t, "docker", "busybox")) return;
+  const t0 = Date.now();
   const id = await createService(
     c,
     leader,
     sleeper("on-ssd", 3, { placement: { constraints: ["hw.storage==ssd"] } }),
   );
   const tasks = await converged("on-ssd", 3, ["ssd"]);
+  t.diagnostic(`3 tasks running on ssd after ${Date.now() - t0} ms`);
   const ssd = agents.get("ssd").nodeId;
   assert.deepEqual(
     tasks.map((x) => x.nodeId),
@@ -85,6 +87,7 @@ test("a service constrained to hw.storage==ssd runs only on the agent labelled s
   assert.equal(agents.running("plain", id).length, 0, "nothing of it on the hdd agent");
   await c.api(leader, "DELETE", "/v1/services/on-ssd");
   await agents.until("on-ssd's containers removed", () => agents.containers("ssd").length === 0);
+  t.diagnostic(`removed after ${Date.now() - t0} ms`);
 });
 
 test("scale up and down: containers follow the replica count on both agents", async (t) => {
