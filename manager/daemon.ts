@@ -48,6 +48,12 @@ export class ManagerDaemon {
   #peerWatch: ReturnType<Store["watch"]> | undefined;
   #pendingCA: PendingCA | undefined;
   #peerTimer: NodeJS.Timeout | undefined;
+  #leaderlessSince: number | undefined;
+  #done!: () => void;
+  /** Resolves once the daemon has stopped (by stop() or on its own, e.g. removed). */
+  readonly done = new Promise<void>((resolve) => {
+    this.#done = resolve;
+  });
   #sec: SecurityDeps | undefined;
   /** The CA as this manager holds it (autolock: sealed until `fleet unlock`). */
   caKeeper!: CaKeeper;
@@ -265,7 +271,10 @@ export class ManagerDaemon {
     sync();
     // A store replaced by a Raft snapshot (a joining manager catching up) emits no per-object
     // events: a slow re-sync covers it.
-    this.#peerTimer = setInterval(sync, 2000);
+    this.#peerTimer = setInterval(() => {
+      sync();
+      this.#checkRemoved();
+    }, 2000);
     // Only manager nodes matter here: agents' status writes must not cost a scan each.
     const isManager = (o: unknown) => (o as Node | undefined)?.managerStatus !== undefined;
     this.#peerWatch = this.store.watch({
@@ -280,6 +289,22 @@ export class ManagerDaemon {
         sync();
       }
     })();
+  }
+
+  /**
+   * A demoted manager is removed from the Raft group by the leader and then hears from no
+   * leader: it has nothing left to do here, so it stops (`fleet leave` waits for that).
+   */
+  #checkRemoved(): void {
+    const self = this.store.view((tx) => tx.get("nodes", this.identity.nodeId));
+    if (self?.spec.role !== "worker" || this.raft.leader !== 0) {
+      this.#leaderlessSince = undefined;
+      return;
+    }
+    this.#leaderlessSince ??= Date.now();
+    if (Date.now() - this.#leaderlessSince < 4000) return;
+    this.log.info("demoted and out of the Raft group: stopping");
+    void this.stop();
   }
 
   #onLeaderChange(leader: number): void {
@@ -369,6 +394,7 @@ export class ManagerDaemon {
     await this.broker?.close().catch(() => {});
     await this.raft?.stop();
     this.log.info("stopped");
+    this.#done();
   }
 }
 

@@ -29,6 +29,7 @@ for (const sig of ["SIGTERM", "SIGINT"] as const) {
     );
   });
 }
+void daemon.done.then(() => process.exit(process.exitCode ?? 0));
 try {
   await daemon.start();
 } catch (err) {

@@ -137,7 +137,8 @@ export class MembershipReconciler {
           const n = tx.get("nodes", step.nodeId);
           if (!n?.managerStatus) return;
           const { managerStatus: _, ...rest } = n;
-          tx.update("nodes", { ...rest, updatedAt: Date.now() });
+          const status = { ...n.status, state: "down" as const, message: "left the Raft group" };
+          tx.update("nodes", { ...rest, status, updatedAt: Date.now() });
         });
       }
     } catch (err) {

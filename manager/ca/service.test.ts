@@ -156,6 +156,13 @@ test("refusals are typed and write nothing", async () => {
   const noAddr = await w.ask({ token: w.tokens.manager, description });
   assert.equal(noAddr.ok, false);
   assert.match(noAddr.error!, /without the manager's addresses/);
+  const workerAsManager = await w.ask({
+    token: w.tokens.worker,
+    description,
+    manager: { raftAddr: "127.0.0.1:5000", brokerAddr: "127.0.0.1:5001" },
+  });
+  assert.deepEqual([workerAsManager.ok, workerAsManager.code], [false, "wrong-token"]);
+  assert.match(workerAsManager.error!, /worker join token/);
   assert.equal(w.store.index, before, "no write for a refused join");
   await w.service.stop();
 });

@@ -10,6 +10,8 @@ import { decodeMessage, encodeMessage, type MessageBodies } from "../../core/cod
 import { CryptoError } from "../../core/crypto/errors.ts";
 import { loadRootCA } from "../../core/crypto/identity.ts";
 import { privateKeyFromPem } from "../../core/crypto/keys.ts";
+import { verifyJoinProof } from "../../core/crypto/proof.ts";
+import { matchJoinToken } from "../../core/crypto/token.ts";
 import { limits } from "../../core/limits.ts";
 import type { Cluster, Node } from "../../core/model/types.ts";
 import type { Store } from "../../core/store/store.ts";
@@ -40,6 +42,8 @@ export interface JoinServiceDeps {
   now?: () => number;
   /** --insecure only: also answer on this cluster level (a plain-MQTT joiner knows no id). */
   insecureLevel?: string;
+  /** The CA as the manager holds it (unsealed after `fleet unlock`); else the store's. */
+  ca?: () => CertificateAuthority | undefined;
   log: Logger;
 }
 
@@ -135,10 +139,17 @@ export class JoinService {
       throw new CryptoError("replayed", "this public key has already joined (replayed request?)");
     const nodeId = d.newId();
     const names = req.manager ? altNames([req.manager.raftAddr, req.manager.brokerAddr]) : {};
-    // Verifies the proof and the token before anything is written.
-    const issued = ca.join(req, reqId, nodeId, names);
-    if (issued.role === "manager" && !req.manager)
+    // The token's role first: a manager must not leave with a worker certificate.
+    const role = matchJoinToken(verifyJoinProof(req, reqId), ca.joinTokenHashes, ca.root.digest);
+    if (role === "worker" && req.manager)
+      throw new CryptoError(
+        "wrong-token",
+        "this is a worker join token: a manager joins with `fleet join-token manager`'s token",
+      );
+    if (role === "manager" && !req.manager)
       throw new JoinRefused("a manager token was sent without the manager's addresses");
+    // Verifies the proof and the token (again) and issues; nothing is written before.
+    const issued = ca.join(req, reqId, nodeId, names);
     const now = d.now?.() ?? Date.now();
     const raftId = issued.role === "manager" ? d.newRaftId() : undefined;
     await d.writer.update((tx) => {
@@ -174,6 +185,10 @@ export class JoinService {
     const root = cluster?.rootCA;
     if (!cluster || !root || !cluster.joinTokens)
       throw new JoinRefused("this cluster has no certificate authority (started with --insecure?)");
+    if (this.#d.ca) {
+      const held = this.#d.ca();
+      if (held) return held;
+    }
     if (root.keyEncrypted) throw new JoinRefused("the cluster's CA is locked: run `fleet unlock`");
     const key = JSON.stringify([root.digest, cluster.joinTokens, cluster.revocations ?? null]);
     if (this.#ca?.key === key) return this.#ca.ca;

@@ -1,10 +1,11 @@
 // `fleet init`, `fleet join` and `fleet leave` start or stop the manager daemon on this host.
-// The daemon (manager work) implements DaemonLauncher; the CLI only parses flags, calls it and
-// prints what happened. Until the daemon registers one, these commands say so plainly.
+// DaemonLauncher is what they call; the CLI only parses flags, calls it and prints what
+// happened. daemon-launcher.ts is the real one (the daemon detached, log and pid file in the
+// data dir).
 //
-// A launcher is found, in order: one registered with `registerDaemonLauncher` (the daemon's
-// module does this when it is bundled into the CLI), or the module named by FLEET_LAUNCHER
-// (its default export, or its `launcher` export).
+// A launcher is found, in order: one registered with `registerDaemonLauncher` (tests), the
+// module named by FLEET_LAUNCHER (its default export, or its `launcher` export), or the
+// built-in daemon-launcher.ts.
 
 import { pathToFileURL } from "node:url";
 import { CliError } from "./client.ts";
@@ -22,6 +23,9 @@ export interface InitOptions {
   apiAddr?: string;
   forceNewCluster: boolean;
   clusterName?: string;
+  /** Development only: plain TCP on loopback (the daemon's --insecure). */
+  insecure?: boolean;
+  caCurve?: "ed25519" | "p256";
 }
 
 export interface JoinOptions {
@@ -31,7 +35,10 @@ export interface JoinOptions {
   remotes: string[];
   listenAddr: string;
   advertiseAddr?: string;
+  /** Broker listen address (host:port) of this manager. */
+  brokerAddr?: string;
   apiSocket: string;
+  insecure?: boolean;
 }
 
 export interface LeaveOptions {
@@ -45,6 +52,8 @@ export interface InitResult {
   /** The worker join command to print, when known. */
   workerToken?: string;
   managerToken?: string;
+  /** The broker address joining nodes give (host:port). */
+  joinAddr?: string;
 }
 
 export interface JoinResult {
@@ -80,9 +89,6 @@ export async function findLauncher(
     if (l && typeof l.init === "function") return l;
     throw new CliError(`FLEET_LAUNCHER=${path} exports no launcher (init, join, leave)`);
   }
-  throw new CliError(
-    "this build of fleet cannot start a manager yet: the manager daemon is not part of it " +
-      "(it arrives with the manager work). Point the CLI at a running manager with --host, " +
-      "or set FLEET_LAUNCHER to a module that implements DaemonLauncher",
-  );
+  const builtIn = await import("./daemon-launcher.ts");
+  return builtIn.launcher;
 }

@@ -1,5 +1,6 @@
 // `fleet init`, `fleet join`, `fleet leave`: the client side. They parse and check flags and
-// hand over to the DaemonLauncher (launcher.ts), which the manager daemon implements.
+// hand over to the DaemonLauncher (launcher.ts; daemon-launcher.ts runs the manager daemon
+// detached on this host). `fleet join-token` is in cluster.ts.
 
 import { bool, type Parsed, str, UsageError } from "../args.ts";
 import type { CliContext, Command } from "../command.ts";
@@ -18,29 +19,45 @@ function addr(flag: string, v: string | undefined, fallback: string): string {
   return a;
 }
 
+function curve(p: Parsed): "ed25519" | "p256" | undefined {
+  const v = str(p, "ca-curve");
+  if (v === undefined || v === "ed25519" || v === "p256") return v;
+  throw new UsageError(`--ca-curve: expected ed25519 or p256, got "${v}"`);
+}
+
 async function init(c: CliContext, p: Parsed) {
   const dir = dataDir(p);
   const launcher = await c.launcher();
+  const brokerAddr = str(p, "broker-addr");
+  const caCurve = curve(p);
   const r = await launcher.init({
     dataDir: dir,
     listenAddr: addr("listen-addr", str(p, "listen-addr"), "0.0.0.0:4242"),
     advertiseAddr: str(p, "advertise-addr"),
-    brokerAddr: str(p, "broker-addr"),
+    ...(brokerAddr ? { brokerAddr: addr("broker-addr", brokerAddr, brokerAddr) } : {}),
     apiSocket: str(p, "api-socket") ?? `${dir}/fleet.sock`,
     apiAddr: str(p, "api-addr"),
     forceNewCluster: bool(p, "force-new-cluster"),
     clusterName: str(p, "name"),
+    ...(bool(p, "insecure") ? { insecure: true } : {}),
+    ...(caCurve ? { caCurve } : {}),
   });
   c.io.out(
     `Cluster initialized: current node (${r.nodeId}) is now a manager of cluster ${r.clusterId}.\n`,
   );
+  const where = r.joinAddr ?? str(p, "advertise-addr") ?? "THIS-HOST:1883";
   if (r.workerToken) {
-    c.io.out("To add a worker to this cluster, run the following command:\n");
+    c.io.out("To add a worker to this cluster, run the following command on the board:\n");
     c.io.out(
-      `    fleet join --token ${r.workerToken} ${str(p, "advertise-addr") ?? "THIS-HOST:4242"}\n`,
+      `    edge-agent join --token ${r.workerToken} --data-dir /var/lib/fleet-agent ${where}\n`,
     );
   }
-  c.io.out("To add a manager, run 'fleet join-token manager' and follow the instructions.");
+  if (r.managerToken) {
+    c.io.out("To add a manager to this cluster, run the following command on that host:\n");
+    c.io.out(`    fleet join --token ${r.managerToken} ${where}\n`);
+  } else {
+    c.io.out("To add a manager, run 'fleet join-token manager' and follow the instructions.");
+  }
   return 0;
 }
 
@@ -50,7 +67,7 @@ async function join(c: CliContext, p: Parsed) {
     throw new UsageError(
       "--token is required (get one with `fleet join-token worker` on a manager)",
     );
-  if (!/^FLT1-[0-9a-f]+-[a-z2-7]+$/.test(token)) {
+  if (!/^FLT1-[0-9a-f]+-[0-9a-z]+$/.test(token)) {
     throw new UsageError("--token: not a fleet join token (it looks like FLT1-<digest>-<secret>)");
   }
   const remotes = p.positionals.map((r) => addr("remote", r, r));
@@ -61,7 +78,11 @@ async function join(c: CliContext, p: Parsed) {
     remotes,
     listenAddr: addr("listen-addr", str(p, "listen-addr"), "0.0.0.0:4242"),
     advertiseAddr: str(p, "advertise-addr"),
+    ...(str(p, "broker-addr")
+      ? { brokerAddr: addr("broker-addr", str(p, "broker-addr"), "") }
+      : {}),
     apiSocket: str(p, "api-socket") ?? `${dir}/fleet.sock`,
+    ...(bool(p, "insecure") ? { insecure: true } : {}),
   });
   c.io.out(`This node (${r.nodeId}) joined the cluster as a ${r.role}.`);
   return 0;
@@ -72,6 +93,12 @@ async function leave(c: CliContext, p: Parsed) {
   c.io.out("Node left the cluster.");
   return 0;
 }
+
+const insecureFlag = {
+  name: "insecure",
+  kind: "bool" as const,
+  help: "development only: plain TCP, loopback addresses only",
+};
 
 const dataDirFlag = {
   name: "data-dir",
@@ -119,6 +146,13 @@ export const swarmCommands: Command[] = [
       },
       { name: "name", kind: "string", value: "NAME", help: "cluster name" },
       {
+        name: "ca-curve",
+        kind: "string",
+        value: "CURVE",
+        help: "root CA key: ed25519 (default) or p256 (boards whose TLS lacks Ed25519)",
+      },
+      insecureFlag,
+      {
         name: "force-new-cluster",
         kind: "bool",
         help: "restart a lone survivor as a one-manager cluster",
@@ -142,11 +176,18 @@ export const swarmCommands: Command[] = [
         help: "address others reach this node on",
       },
       {
+        name: "broker-addr",
+        kind: "string",
+        value: "HOST:PORT",
+        help: "MQTT broker listen address",
+      },
+      {
         name: "api-socket",
         kind: "string",
         value: "PATH",
         help: "API unix socket (default DIR/fleet.sock)",
       },
+      insecureFlag,
     ],
     args: { min: 1 },
     run: join,
@@ -154,10 +195,15 @@ export const swarmCommands: Command[] = [
   {
     words: ["leave"],
     usage: "[--force]",
-    summary: "Leave the cluster (a manager must be demoted first, or use --force)",
+    summary: "Leave the cluster: demote this manager, stop it and remove its state",
     flags: [
       dataDirFlag,
-      { name: "force", short: "f", kind: "bool", help: "leave even as a manager" },
+      {
+        name: "force",
+        short: "f",
+        kind: "bool",
+        help: "leave even as the last manager or without quorum",
+      },
     ],
     args: { min: 0, max: 0 },
     run: leave,
