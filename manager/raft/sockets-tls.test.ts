@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import type net from "node:net";
 import { after, test } from "node:test";
-import { connect as tlsConnect } from "node:tls";
+import { type TLSSocket, connect as tlsConnect } from "node:tls";
 import { raftSockets } from "../secure.ts";
 import { type IssuedTls, TestCluster } from "../secure-testing.ts";
 import { Transport } from "./transport.ts";
@@ -146,4 +146,27 @@ test("the client refuses a server that is not a manager, revoked or of another C
   const other = new TestCluster("c1", "ed25519", "another-ca");
   const f = await dial(other.issue("m5", "manager"), client);
   assert.match(f.result, /^refused: /);
+});
+
+test("a renewed certificate serves the next handshake without a restart", async () => {
+  const client = cluster.issue("m1", "manager");
+  let current = cluster.issue("m2", "manager");
+  const srv = await raftSockets(cluster.deps(() => current)).listen(
+    { host: "127.0.0.1", port: 0 },
+    (s) => s.destroy(),
+  );
+  servers.push(srv);
+  const port = (srv.address() as net.AddressInfo).port;
+  const servedSerial = async () => {
+    const s = await factory(client).connect({ host: "127.0.0.1", port }, 5000);
+    const serial = (s as TLSSocket).getPeerCertificate().serialNumber;
+    s.destroy();
+    return serial.toLowerCase();
+  };
+  const first = current.serial;
+  assert.equal((await servedSerial()).replace(/^0+/, ""), first.replace(/^0+/, ""));
+  current = cluster.issue("m2", "manager");
+  assert.notEqual(current.serial, first);
+  assert.equal((await servedSerial()).replace(/^0+/, ""), current.serial.replace(/^0+/, ""));
+  srv.close();
 });
