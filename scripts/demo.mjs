@@ -1,13 +1,15 @@
 #!/usr/bin/env node
-// `npm start`: builds fleet, then runs a local demo cluster on loopback — three managers (one
-// Raft group, brokers in a mesh) and three edge agents with their own data dirs and labels (one
-// `storage=ssd`, one labelled as an arm64 board, one plain) — deploys a sample service pinned to
-// the ssd agent and a global service, and waits for both to converge. It stays in the
-// foreground; Ctrl-C stops every process it started and removes the demo's containers.
+// `npm start`: builds fleet, then runs a local demo cluster on loopback, secure as a real one —
+// the first manager founds the cluster (`--init`: root CA, join tokens), two more join with the
+// manager token, and three edge agents join with the worker token (each with its own data dir
+// and labels: one `storage=ssd`, one labelled as an arm64 board, one plain); every connection
+// is TLS with certificates from the cluster's CA. It deploys a sample service pinned to the ssd
+// agent and a global service, and waits for both to converge. It stays in the foreground;
+// Ctrl-C stops every process it started and removes the demo's containers.
 // `npm start -- --check` exits 0 once everything converged (1 otherwise): the test of this demo.
 
 import { spawn, spawnSync } from "node:child_process";
-import { rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -44,9 +46,22 @@ function fleet(m1, ...args) {
 
 const AGENTS = ["edge-ssd", "edge-arm64", "edge-plain"];
 
+/** The node ids the agents got when they joined (from their agent.json). */
+function agentNodeIds() {
+  const ids = [];
+  for (const name of AGENTS) {
+    try {
+      ids.push(JSON.parse(readFileSync(join(state, name, "agent.json"), "utf8")).nodeId);
+    } catch {
+      // not joined (yet)
+    }
+  }
+  return ids.filter((id) => typeof id === "string");
+}
+
 /** The demo's containers carry their agent's node id (the agent labels every container). */
 function removeContainers() {
-  for (const node of AGENTS) {
+  for (const node of agentNodeIds()) {
     const out =
       run("docker", ["ps", "-aq", "--filter", `label=fleet.node.id=${node}`]).stdout ?? "";
     const ids = out.split("\n").filter(Boolean);
@@ -100,36 +115,40 @@ async function main() {
       broker: await freePort(),
       dir: join(state, `manager-${i}`),
     });
-  const initial = managers.map((m) => `${m.i}=127.0.0.1:${m.raft}`).join(",");
-  for (const m of managers) {
-    start(`manager-${m.i}`, [
-      join(root, "dist/manager.mjs"),
-      "--data-dir",
-      m.dir,
-      "--initial-cluster",
-      initial,
-      "--raft-id",
-      String(m.i),
-      "--cluster-id",
-      "demo",
-      "--insecure",
-      "--raft-port",
-      String(m.raft),
-      "--broker-port",
-      String(m.broker),
-      "--hostname",
-      `manager-${m.i}`,
-    ]);
-  }
+  const managerArgs = (m) => [
+    join(root, "dist/manager.mjs"),
+    "--data-dir",
+    m.dir,
+    "--raft-port",
+    String(m.raft),
+    "--broker-port",
+    String(m.broker),
+    "--hostname",
+    `manager-${m.i}`,
+  ];
+  // The first manager founds the cluster: root CA, join tokens, its own certificate.
+  start("manager-1", [...managerArgs(managers[0]), "--init"]);
   const sock = join(managers[0].dir, "fleet.sock");
+  const token = (role) => fleet(sock, "join-token", role, "-q").stdout?.trim();
+  await waitFor("the cluster founded", () => /^FLT1-/.test(token("manager") ?? ""));
+  say("cluster founded (root CA and join tokens made)");
+  // Two more managers join with the manager token, through the first one's broker.
+  const joinAddr = `127.0.0.1:${managers[0].broker}`;
+  for (const m of managers.slice(1))
+    start(`manager-${m.i}`, [
+      ...managerArgs(m),
+      "--join",
+      token("manager"),
+      "--join-addr",
+      joinAddr,
+    ]);
   await waitFor(
-    "a leader",
-    () =>
-      fleet(sock, "node", "ls").stdout?.includes("Leader") ||
-      fleet(sock, "node", "ls", "-q").status === 0,
+    "three managers",
+    () => (fleet(sock, "node", "ls").stdout?.match(/Leader|Reachable/g)?.length ?? 0) === 3,
   );
-  say("three managers are up");
-  const brokers = managers.flatMap((m) => ["--broker", `mqtt://127.0.0.1:${m.broker}`]);
+  say("three managers are up (joined by token; Raft, brokers and API over mutual TLS)");
+  const workerToken = token("worker");
+  const brokers = managers.flatMap((m) => ["--broker", `mqtts://127.0.0.1:${m.broker}`]);
   const agents = [
     { name: "edge-ssd", labels: ["storage=ssd"] },
     { name: "edge-arm64", labels: ["board=arm64-sim"] },
@@ -143,10 +162,9 @@ async function main() {
       "run",
       "--data-dir",
       join(state, a.name),
-      "--cluster",
-      "demo",
-      "--node-id",
-      a.name,
+      // A first start with a join token: the agent joins (its key made here), then runs.
+      "--token",
+      workerToken,
       "--hostname",
       a.name,
       ...order,
@@ -157,7 +175,7 @@ async function main() {
     "three agents registered",
     () => (fleet(sock, "node", "ls").stdout?.match(/edge-/g)?.length ?? 0) >= 3,
   );
-  say("three agents joined");
+  say("three agents joined with the worker token");
   const created = [
     fleet(
       sock,
@@ -209,9 +227,7 @@ async function main() {
   if (check) return;
   say(`try:  export FLEET_HOST=unix://${sock}`);
   say("      node dist/fleet.mjs node ls;  node dist/fleet.mjs service ps hello");
-  say(
-    `      node dist/fleet.mjs monitor --broker mqtt://127.0.0.1:${managers[0].broker} --cluster demo`,
-  );
+  say("      node dist/fleet.mjs join-token worker   (how more agents join)");
   say("Ctrl-C stops the demo");
   await new Promise((r) => {
     process.once("SIGINT", r);
