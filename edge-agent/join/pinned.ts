@@ -1,9 +1,9 @@
 // A TLS connection to a manager's broker that is trusted only by the CA digest in a join token.
 // The node has no trust anchor yet, so OpenSSL's verification is off for the handshake; the
 // chain the broker presented is then checked in JS against the pinned digest (the root must
-// hash to it, the leaf must be a manager certificate signed by that root, and TLS 1.3's
-// CertificateVerify proved the broker holds the leaf's key). Only a socket that passed is
-// handed on: nothing (least of all the token) is written to it before.
+// hash to it, the leaf must be a manager certificate signed by that root, and the handshake's
+// signature (TLS 1.3 CertificateVerify) proved the broker holds the leaf's key). Only a socket
+// that passed is handed on: nothing (least of all the token) is written to it before.
 
 import { connect, type PeerCertificate, type TLSSocket } from "node:tls";
 import type { ParsedCertificate } from "../../core/crypto/cert.ts";
