@@ -24,6 +24,7 @@ import {
   type Step,
 } from "./decide.ts";
 import type { WorkerOptions } from "./options.ts";
+import { Orphans } from "./orphans.ts";
 import { progressMessage } from "./progress.ts";
 import { planTask, SpecError, specError, type TaskPlan } from "./spec.ts";
 import { Wakeup } from "./wake.ts";
@@ -41,7 +42,7 @@ export class Worker {
   readonly #restarts = new Map<string, number[]>();
   readonly #busy = new Set<string>();
   /** Grace periods of tasks that left the assignment, for stopping their containers. */
-  readonly #leftGrace = new Map<string, number>();
+  readonly #orphans: Orphans;
   #dirty = false;
   readonly #link: ConnectivityTracker;
   #timer: NodeJS.Timeout | undefined;
@@ -62,6 +63,7 @@ export class Worker {
     this.#trusted = o.initialTrusted ?? false;
     this.#link = new ConnectivityTracker(this.#o.now, this.#o.offlineAfterMs);
     this.#wake = new Wakeup(this.#o.now, () => this.poke());
+    this.#orphans = new Orphans(this.#o.executor, this.#o.log);
   }
 
   get assignVersion(): number {
@@ -82,12 +84,7 @@ export class Worker {
   setAssignment(a: Assignment): boolean {
     if (a.version < this.#assignment.version) return false;
     const ids = new Set(a.tasks.map((t) => t.id));
-    for (const t of this.#assignment.tasks) {
-      if (ids.has(t.id)) continue;
-      const grace = (t.spec as { containerSpec?: { stopGracePeriodMs?: unknown } })?.containerSpec
-        ?.stopGracePeriodMs;
-      if (typeof grace === "number" && grace >= 0) this.#leftGrace.set(t.id, grace);
-    }
+    this.#orphans.left(this.#assignment.tasks, ids);
     this.#assignment = a;
     this.#trusted = true;
     for (const id of this.#statuses.keys()) if (!ids.has(id)) this.#statuses.delete(id);
@@ -176,7 +173,7 @@ export class Worker {
       const wanted = new Set(this.#assignment.tasks.map((t) => t.id));
       for (const [id, c] of byTask) {
         if (!wanted.has(id))
-          work.push(this.#exclusive(`orphan:${c.id}`, () => this.#removeOrphan(c)));
+          work.push(this.#exclusive(`orphan:${c.id}`, () => this.#orphans.remove(c)));
       }
     }
     await Promise.all(work);
@@ -380,18 +377,5 @@ export class Worker {
     const id = await ex.create(plan.container);
     this.#set(task.id, TaskState.READY, "prepared", { containerId: id });
     return true;
-  }
-
-  async #removeOrphan(c: ContainerInfo): Promise<void> {
-    try {
-      const taskId = c.labels[LABEL_TASK_ID] ?? "";
-      const grace = this.#leftGrace.get(taskId) ?? ORPHAN_GRACE_MS;
-      if (c.state === "running" || c.state === "paused") await this.#o.executor.stop(c.id, grace);
-      await this.#o.executor.remove(c.id);
-      this.#leftGrace.delete(taskId);
-      this.#o.log(`worker: removed container ${c.name} (its task left the assignment)`);
-    } catch (err) {
-      this.#o.log(`worker: cannot remove ${c.name} (next pass retries): ${String(err)}`);
-    }
   }
 }
