@@ -5,16 +5,18 @@
 //                  [--docker-socket PATH] [--hostname H] [--tls-cert F --tls-key F --tls-ca F]
 //                  [--token T]
 // `run` with a join token (flag or `joinToken` in the config) and no certificates in the data
-// dir joins first through its brokers (a freshly flashed image). Containers keep running when
-// the agent stops.
+// dir joins first through its brokers (a freshly flashed image), retrying while no manager can
+// be reached. Containers keep running when the agent stops.
 
+import { limits } from "../core/limits.ts";
 import { AGENT_VERSION, startAgent } from "./agent.ts";
-import { ConfigError, loadConfig, pendingJoin, saveConfig } from "./config.ts";
+import { ConfigError, loadConfig, type PendingJoin, pendingJoin, saveConfig } from "./config.ts";
 import { DockerExecutor } from "./executor/docker.ts";
 import { parseJoinArgs } from "./join/args.ts";
 import { hasCerts } from "./join/certs.ts";
 import { enrolAgent } from "./join/enrol.ts";
 import { JoinError } from "./join/errors.ts";
+import { backoffDelay } from "./session/backoff.ts";
 
 const USAGE = `usage: edge-agent join --token T --data-dir D [--label k=v…] [--hostname H]
        [--timeout-ms MS] [--rounds N] MANAGER_HOST[:PORT]…
@@ -33,12 +35,31 @@ async function join(argv: string[]): Promise<number> {
   return 0;
 }
 
+/**
+ * First boot: join before running. The network may not be up yet, so no manager reachable
+ * (or answering) is retried with backoff until it works or the agent is stopped; anything else
+ * (wrong token, another CA, a refusal) ends the process with the JoinError.
+ */
+async function joinFirst(first: PendingJoin): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const r = await enrolAgent({ ...first, log });
+      log(`edge-agent: joined cluster ${r.clusterId} as node ${r.nodeId}`);
+      return;
+    } catch (err) {
+      if (!(err instanceof JoinError) || (err.code !== "unreachable" && err.code !== "timeout"))
+        throw err;
+      const b = { baseMs: 1000, maxMs: limits.agentBackoffMaxMs };
+      const ms = backoffDelay(attempt, b, Math.random);
+      log(`edge-agent: ${err.message}; joining again in ${ms} ms`);
+      await new Promise((r) => setTimeout(r, ms));
+    }
+  }
+}
+
 async function run(argv: string[]): Promise<number | undefined> {
   const first = pendingJoin(argv, hasCerts);
-  if (first) {
-    const r = await enrolAgent({ ...first, log });
-    log(`edge-agent: joined cluster ${r.clusterId} as node ${r.nodeId}`);
-  }
+  if (first) await joinFirst(first);
   const config = loadConfig(argv);
   saveConfig(config);
   const executor = new DockerExecutor(

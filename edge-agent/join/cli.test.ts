@@ -12,6 +12,7 @@ import { after, test } from "node:test";
 import { testBytes, testRoot } from "../../core/crypto/testing.ts";
 import { formatJoinToken } from "../../core/crypto/token.ts";
 import { StandInManager } from "../../test/support/join-standin.ts";
+import { freePort } from "../../test/support/real.ts";
 
 const MAIN = join(import.meta.dirname, "..", "main.ts");
 const dir = mkdtempSync(join(tmpdir(), "fleet-join-cli-"));
@@ -106,4 +107,29 @@ test("edge-agent run with a join token in its config joins first, then connects"
   assert.equal(m.requests.length, 1);
   b.p.kill("SIGTERM");
   await b.exit;
+});
+
+test("first boot with no manager reachable yet: run retries the join until one answers", async () => {
+  const port = await freePort();
+  const d = join(dir, "early-boot");
+  const image = join(dir, "early.json");
+  writeFileSync(
+    image,
+    JSON.stringify({ joinToken: tokens.worker, brokers: [`127.0.0.1:${port}`] }),
+  );
+  const a = agent(["run", "--data-dir", d, "--config", image, "--poll-ms", "200"]);
+  const wait = async (re: RegExp) => {
+    const deadline = Date.now() + 30_000;
+    while (!re.test(a.out()) && Date.now() < deadline && a.p.exitCode === null)
+      await new Promise((r) => setTimeout(r, 100));
+    assert.match(a.out(), re);
+  };
+  await wait(/joining again in \d+ ms/);
+  assert.equal(existsSync(d), false);
+  const m = await StandInManager.start({ root, tokens, port });
+  managers.push(m);
+  await wait(/connected to mqtts:/);
+  assert.match(a.out(), /joined cluster c9/);
+  a.p.kill("SIGTERM");
+  await a.exit;
 });

@@ -42,6 +42,8 @@ export interface StandInOptions {
   brokers?: string[];
   /** Refuse joining sessions by hanging up without a CONNACK (as some brokers do). */
   hangUp?: boolean;
+  /** Port to listen on (default: any free one). */
+  port?: number;
 }
 
 export class StandInManager {
@@ -87,7 +89,7 @@ export class StandInManager {
     server.on("tlsClientError", () => {}); // a pinning client hangs up: expected
     const m = new StandInManager(o, aedes, server);
     m.#wire();
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    await new Promise<void>((r) => server.listen(o.port ?? 0, "127.0.0.1", r));
     return m;
   }
 
