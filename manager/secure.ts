@@ -12,19 +12,18 @@
 //   new ApiServer(ctx, { tcp: { host, port, tls: apiTls(sec) } })
 //   on a revocation-list change: dropRevoked(broker, sec)
 
-import type { ParsedCertificate } from "../core/crypto/cert.ts";
-import { parseCertificate } from "../core/crypto/cert-read.ts";
-import { CryptoError } from "../core/crypto/errors.ts";
-import { type Identity, type Role, verifyIdentity } from "../core/crypto/identity.ts";
+import { CryptoError, type CryptoErrorCode } from "../core/crypto/errors.ts";
+import type { Role } from "../core/crypto/identity.ts";
 import type { JoinRole } from "../core/crypto/token.ts";
+import { isTopicId } from "../core/topics.ts";
 import type { ApiTls } from "./api/http.ts";
 import type { Broker } from "./broker/broker.ts";
-import { CertAuthorizer } from "./broker/cert-authorizer.ts";
+import { CertAuthorizer, type CertIdentity } from "./broker/cert-authorizer.ts";
 import { isLoopback, type ListenerTls } from "./broker/listener.ts";
 import type { TlsMaterial } from "./ca/tls.ts";
 import type { Logger } from "./log.ts";
 import { type SocketFactory, tlsSockets } from "./raft/sockets.ts";
-import { type ManagerClientTls, managerClientOptions } from "./tls-server.ts";
+import { type ManagerClientTls, managerClientOptions, type PeerCert } from "./tls-server.ts";
 
 export { JOIN_USERNAME } from "./broker/cert-authorizer.ts";
 
@@ -46,35 +45,54 @@ export interface SecurityDeps {
   now?: () => number;
 }
 
+/** Who a checked certificate names. */
+export type PeerIdentity = CertIdentity;
+
+const OPENSSL_REASONS: Record<string, [CryptoErrorCode, string]> = {
+  CERT_HAS_EXPIRED: ["expired", "certificate has expired"],
+  CERT_NOT_YET_VALID: ["not-yet-valid", "certificate not yet valid"],
+};
+
 /**
- * Checks a presented certificate as fleet understands it: issued by this cluster's root,
- * within its validity, of this cluster, not revoked, its node not removed, and (when `roles` is
- * given) of one of those roles. Throws a CryptoError saying why not.
+ * Checks a presented certificate as fleet understands it. OpenSSL has verified (or refused)
+ * the chain to this cluster's root and the validity period during the handshake; this checks
+ * the validity again, then OU = one of the roles (`roles`, or any fleet role), CN a node id,
+ * O = this cluster, the serial not revoked and the node not removed. Throws a CryptoError
+ * saying why not; each refusal is then logged by the caller.
  */
-export function certificateVerifier(
+export function peerVerifier(
   d: SecurityDeps,
-  roles?: readonly Role[],
-): (certDer: Uint8Array) => Identity {
-  let caPem = "";
-  let ca: ParsedCertificate | undefined;
-  return (der) => {
-    const pem = d.tls().caPem;
-    if (!ca || pem !== caPem) {
-      ca = parseCertificate(pem);
-      caPem = pem;
+  roles: readonly Role[] = ["worker", "manager", "admin"],
+): (peer: PeerCert) => PeerIdentity {
+  return (p) => {
+    if (!p.verified) {
+      const [code, text] = OPENSSL_REASONS[p.verifyError ?? ""] ?? [
+        "unknown-issuer",
+        "certificate was not issued by this cluster's CA",
+      ];
+      throw new CryptoError(code, `${text} (${p.verifyError ?? "not verified"})`);
     }
-    const id = verifyIdentity(der, ca, {
-      nowMs: (d.now ?? Date.now)(),
-      isRevoked: (serial, nodeId) => d.isRevoked(serial) || (d.isNodeRemoved?.(nodeId) ?? false),
-    });
-    if (id.clusterId !== d.clusterId)
-      throw new CryptoError("wrong-identity", `certificate belongs to cluster ${id.clusterId}`);
-    if (roles && !roles.includes(id.role))
+    const nodeId = p.commonName ?? "";
+    const role = p.organizationalUnit as Role;
+    if (!["worker", "manager", "admin"].includes(role) || !isTopicId(nodeId))
+      throw new CryptoError("wrong-identity", "certificate has no fleet node id and role");
+    if (p.organization !== d.clusterId)
+      throw new CryptoError("wrong-identity", `certificate belongs to cluster ${p.organization}`);
+    const now = (d.now ?? Date.now)();
+    if (!(now >= p.notBeforeMs))
+      throw new CryptoError("not-yet-valid", "certificate not yet valid");
+    if (!(now <= p.notAfterMs))
+      throw new CryptoError("expired", `certificate of ${nodeId} has expired`);
+    if (d.isRevoked(p.serial))
+      throw new CryptoError("revoked", `certificate ${p.serial} of ${nodeId} is revoked`);
+    if (d.isNodeRemoved?.(nodeId))
+      throw new CryptoError("revoked", `node ${nodeId} was removed from the cluster`);
+    if (!roles.includes(role))
       throw new CryptoError(
         "wrong-identity",
-        `${id.role} certificate of ${id.nodeId} refused here (${roles.join(" or ")} only)`,
+        `${role} certificate of ${nodeId} refused here (${roles.join(" or ")} only)`,
       );
-    return id;
+    return { nodeId, role, clusterId: d.clusterId, serial: p.serial, notAfterMs: p.notAfterMs };
   };
 }
 
@@ -90,7 +108,7 @@ export function brokerSecurity(d: SecurityDeps): BrokerSecurity {
   const log = d.log.child("broker-auth");
   const authorizer = new CertAuthorizer({
     clusterId: d.clusterId,
-    verify: certificateVerifier(d),
+    verify: peerVerifier(d),
     joinTokenRole: (token) => d.joinTokenRole(token),
     refused: (what, fields) => log.warn(what, fields),
   });
@@ -133,7 +151,7 @@ export function raftSockets(d: SecurityDeps): SocketFactory {
   const log = d.log.child("raft-tls");
   return tlsSockets({
     material: d.tls,
-    checkPeer: certificateVerifier(d, ["manager"]),
+    checkPeer: peerVerifier(d, ["manager"]),
     onRefused: (reason, remote) => log.warn("peer refused", { remote, reason }),
   });
 }
@@ -143,7 +161,7 @@ export function apiTls(d: SecurityDeps): ApiTls {
   const log = d.log.child("api-tls");
   return {
     material: d.tls,
-    checkPeer: certificateVerifier(d, ["admin", "manager"]),
+    checkPeer: peerVerifier(d, ["admin", "manager"]),
     onRefused: (reason, remote) => log.warn("api client refused", { remote, reason }),
   };
 }
@@ -155,8 +173,8 @@ export function apiTls(d: SecurityDeps): ApiTls {
  * cluster (SAN fleet-manager) that is not revoked.
  */
 export function meshTls(d: SecurityDeps): () => ManagerClientTls {
-  const check = certificateVerifier(d, ["manager"]);
-  return () => managerClientOptions(d.tls(), (der) => void check(der));
+  const check = peerVerifier(d, ["manager"]);
+  return () => managerClientOptions(d.tls(), (peer) => void check(peer));
 }
 
 /**

@@ -104,7 +104,7 @@ export interface ManagerClientTls {
  */
 export function managerClientOptions(
   m: TlsMaterial,
-  checkPeer?: (der: Uint8Array) => void,
+  checkPeer?: (peer: PeerCert) => void,
 ): ManagerClientTls {
   return {
     ca: [m.caPem],
@@ -118,7 +118,8 @@ export function managerClientOptions(
       if (bad) return bad;
       if (!checkPeer) return undefined;
       try {
-        checkPeer(new Uint8Array(cert.raw));
+        // node:tls calls this only once OpenSSL verified the chain to `ca` and its validity.
+        checkPeer(peerCertOf(cert, true, undefined)!);
         return undefined;
       } catch (err) {
         return err instanceof Error ? err : new Error(String(err));
@@ -127,10 +128,56 @@ export function managerClientOptions(
   };
 }
 
-/** The DER of the leaf certificate a TLS peer presented, if it presented one. */
-export function peerCertificateDer(socket: Socket | TLSSocket): Uint8Array | undefined {
+/**
+ * The leaf certificate a TLS peer presented, as OpenSSL read it: its chain and validity
+ * verified against the listener's CA (or not, and why), and the subject fields fleet's identity
+ * rules need. Reading these from node:tls costs nothing more per connection; parsing the DER
+ * again in JavaScript (and checking its signature with noble) costs milliseconds, which a
+ * reconnect storm of thousands of agents would pay on the broker's one thread.
+ */
+export interface PeerCert {
+  der: Uint8Array;
+  /** OpenSSL verified the chain to the cluster root and the validity period. */
+  verified: boolean;
+  /** OpenSSL's reason when not verified (CERT_HAS_EXPIRED, UNABLE_TO_VERIFY_LEAF_SIGNATURE…). */
+  verifyError: string | undefined;
+  commonName: string | undefined;
+  organizationalUnit: string | undefined;
+  organization: string | undefined;
+  /** Lowercase hex, as core/crypto prints serials. */
+  serial: string;
+  notBeforeMs: number;
+  notAfterMs: number;
+}
+
+function field(v: unknown): string | undefined {
+  return typeof v === "string" ? v : undefined;
+}
+
+export function peerCertOf(
+  c: PeerCertificate | undefined,
+  verified: boolean,
+  verifyError: string | undefined,
+): PeerCert | undefined {
+  if (!c?.raw || c.raw.length === 0) return undefined;
+  const subject = (c.subject ?? {}) as unknown as Record<string, unknown>;
+  return {
+    der: new Uint8Array(c.raw),
+    verified,
+    verifyError,
+    commonName: field(subject.CN),
+    organizationalUnit: field(subject.OU),
+    organization: field(subject.O),
+    serial: (c.serialNumber ?? "").toLowerCase(),
+    notBeforeMs: Date.parse(c.valid_from),
+    notAfterMs: Date.parse(c.valid_to),
+  };
+}
+
+/** What a TLS peer presented, if it presented a certificate. */
+export function peerCert(socket: Socket | TLSSocket): PeerCert | undefined {
   const s = socket as Partial<TLSSocket>;
   if (typeof s.getPeerCertificate !== "function") return undefined;
-  const raw = s.getPeerCertificate(false)?.raw;
-  return raw && raw.length > 0 ? new Uint8Array(raw) : undefined;
+  const error = s.authorizationError;
+  return peerCertOf(s.getPeerCertificate(false), s.authorized === true, error && String(error));
 }

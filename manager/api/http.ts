@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { connect } from "node:net";
 import type { Server as TlsServer } from "node:tls";
 import type { TlsMaterial } from "../ca/tls.ts";
-import { openTlsListener, peerCertificateDer } from "../tls-server.ts";
+import { openTlsListener, type PeerCert, peerCert } from "../tls-server.ts";
 import { ApiError } from "./errors.ts";
 import { apiLimits } from "./limits.ts";
 import type { ApiRequest, ApiResponse, EventSink } from "./router.ts";
@@ -121,7 +121,7 @@ export interface ApiTls {
   /** This manager's material, read at each connection (renewal swaps it). */
   material: () => TlsMaterial;
   /** Checks a client's certificate (admin or manager of this cluster); throws to refuse. */
-  checkPeer: (certDer: Uint8Array) => void;
+  checkPeer: (peer: PeerCert) => void;
   onRefused?: (reason: string, remoteAddress: string | undefined) => void;
 }
 
@@ -143,10 +143,10 @@ export function listenTls(
       onHandshakeError: (err, remote) => refused(`handshake: ${err.message}`, remote),
     },
     (socket) => {
-      const der = peerCertificateDer(socket);
+      const peer = peerCert(socket);
       try {
-        if (!der) throw new Error("no certificate");
-        tls.checkPeer(der);
+        if (!peer) throw new Error("no certificate");
+        tls.checkPeer(peer);
       } catch (err) {
         refused(`client certificate: ${(err as Error).message}`, socket.remoteAddress);
         socket.destroy();

@@ -5,6 +5,8 @@
 // CONNECT (meshPeer, or the broker's shared secret) and their publishes never reach mayPublish:
 // the origin broker already authorized the original publisher.
 
+import type { PeerCert } from "../tls-server.ts";
+
 /** What a client presented in its CONNECT, plus where it came from. */
 export interface ConnectInfo {
   clientId: string;
@@ -12,10 +14,11 @@ export interface ConnectInfo {
   password: Buffer | undefined;
   remoteAddress: string | undefined;
   /**
-   * DER of the certificate the client presented in the TLS handshake (it proved holding its
-   * key); absent on plain TCP and for clients without one. Not yet checked against anything.
+   * The certificate the client presented in the TLS handshake (it proved holding its key) and
+   * whether OpenSSL verified it; absent on plain TCP and for clients without one. Fleet's own
+   * rules (role, cluster, revocation) are the authorizer's to apply.
    */
-  peerCertificate?: Uint8Array;
+  peerCertificate?: PeerCert;
 }
 
 export type Role = "node" | "manager" | "operator" | "joining" | "anonymous";

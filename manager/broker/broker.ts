@@ -9,7 +9,7 @@ import type { Server, Socket } from "node:net";
 import { Aedes, type AedesPublishPacket, type Client, type PublishPacket } from "aedes";
 import { FleetError } from "../../core/errors.ts";
 import { limits } from "../../core/limits.ts";
-import { peerCertificateDer } from "../tls-server.ts";
+import { peerCert } from "../tls-server.ts";
 import { type Authorizer, type Identity, permissiveAuthorizer } from "./authorizer.ts";
 import { FrameGuard } from "./frame-guard.ts";
 import { identify } from "./identify.ts";
@@ -315,7 +315,7 @@ export class Broker {
     const clientId = client.id;
     const conn = client.conn as Partial<FrameGuard>;
     const remoteAddress = conn.remoteAddress;
-    const cert = conn.socket ? peerCertificateDer(conn.socket as Socket) : undefined;
+    const cert = conn.socket ? peerCert(conn.socket as Socket) : undefined;
     const info = {
       clientId,
       username,

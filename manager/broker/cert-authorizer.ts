@@ -6,9 +6,10 @@
 // session may publish and subscribe to is core/crypto/acl.ts's decision.
 
 import { authorize, type Principal } from "../../core/crypto/acl.ts";
-import type { Identity as CertIdentity, Role as CertRole } from "../../core/crypto/identity.ts";
+import type { Role as CertRole } from "../../core/crypto/identity.ts";
 import type { JoinRole } from "../../core/crypto/token.ts";
 import { isTopicId } from "../../core/topics.ts";
+import type { PeerCert } from "../tls-server.ts";
 import type { Authorizer, ConnectInfo, Identity, Role } from "./authorizer.ts";
 import { MESH_CLIENT_PREFIX } from "./identify.ts";
 
@@ -17,13 +18,22 @@ export const JOIN_USERNAME = "fleet-join";
 /** Client id of an agent's session: this prefix and its node id (edge-agent/session). */
 export const AGENT_CLIENT_PREFIX = "fleet-agent-";
 
+/** Who a checked certificate names (manager/secure.ts peerVerifier). */
+export interface CertIdentity {
+  nodeId: string;
+  role: CertRole;
+  clusterId: string;
+  serial: string;
+  notAfterMs: number;
+}
+
 export interface CertAuthorizerOptions {
   clusterId: string;
   /**
    * Checks a presented certificate (issuer = the cluster root, validity, cluster, revocation)
    * and returns its identity; throws (a CryptoError) to refuse.
    */
-  verify(certDer: Uint8Array): CertIdentity;
+  verify(cert: PeerCert): CertIdentity;
   /** The role a join token grants, undefined for a wrong, rotated or malformed one. */
   joinTokenRole(token: string): JoinRole | undefined;
   /** A refused connection, publish or subscribe, with why. */

@@ -114,7 +114,7 @@ for (const curve of ["ed25519", "p256"] as Curve[]) {
       const cases: [string, string, string[], string][] = [
         ["no certificate", "fleet-agent-w1", [], "no client certificate"],
         ["another CA", "fleet-agent-w1", foreign.args, "not issued by this cluster's CA"],
-        ["expired", "fleet-agent-w5", expired.args, "of w5 has expired"],
+        ["expired", "fleet-agent-w5", expired.args, "certificate has expired"],
         ["revoked", "fleet-agent-w6", revoked.args, `${revoked.serial} of w6 is revoked`],
       ];
       for (const [what, clientId, args, reason] of cases) {

@@ -6,7 +6,7 @@ import net from "node:net";
 import tls from "node:tls";
 import { limits } from "../../core/limits.ts";
 import type { TlsMaterial } from "../ca/tls.ts";
-import { managerClientOptions, openTlsListener, peerCertificateDer } from "../tls-server.ts";
+import { managerClientOptions, openTlsListener, type PeerCert, peerCert } from "../tls-server.ts";
 
 export interface PeerAddr {
   host: string;
@@ -58,7 +58,7 @@ export interface TlsSocketsOptions {
    * Fleet's check of the other side's certificate, run on both ends (the dialled server's and
    * the accepted client's): cluster, OU manager, validity, revocation. Throws to refuse.
    */
-  checkPeer: (certDer: Uint8Array) => void;
+  checkPeer: (peer: PeerCert) => void;
   /** A connection was refused (handshake failed or the peer's certificate did not pass). */
   onRefused?: (reason: string, remoteAddress: string | undefined) => void;
 }
@@ -105,10 +105,10 @@ export function tlsSockets(o: TlsSocketsOptions): SocketFactory {
           onHandshakeError: (err, remote) => refused(`handshake: ${err.message}`, remote),
         },
         (socket) => {
-          const der = peerCertificateDer(socket);
+          const peer = peerCert(socket);
           try {
-            if (!der) throw new Error("no certificate");
-            o.checkPeer(der);
+            if (!peer) throw new Error("no certificate");
+            o.checkPeer(peer);
           } catch (err) {
             refused(`peer certificate: ${(err as Error).message}`, socket.remoteAddress);
             socket.destroy();
