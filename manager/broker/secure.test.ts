@@ -29,7 +29,6 @@ function attempt(
     ca: [tls.caPem],
     ...withCert,
     servername: "fleet-manager",
-    minVersion: "TLSv1.3",
     protocolVersion: 4,
     reconnectPeriod: 0,
     connectTimeout: 5000,
