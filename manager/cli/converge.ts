@@ -167,7 +167,20 @@ function bar(state: number): string {
 /** One line per slot (replicated) or node (global), keyed so changes can be detected. */
 function progress(s: Snapshot): Map<string, string> {
   const lines = new Map<string, string>();
-  const cur = current(s).sort((a, b) => a.slot - b.slot || (a.nodeId < b.nodeId ? -1 : 1));
+  const live = current(s);
+  // A slot whose task of this spec failed and was not replaced (restart condition none, or
+  // not yet) shows that task, so the display ends on the failure it explains.
+  const held = new Set(live.map((t) => `${t.slot}/${t.slot > 0 ? "" : t.nodeId}`));
+  const dead = new Map<string, TaskView>();
+  for (const t of s.tasks) {
+    const k = `${t.slot}/${t.slot > 0 ? "" : t.nodeId}`;
+    if (held.has(k) || runnable(t) || !upToDate(t, s.service)) continue;
+    if (t.status.state !== TaskState.FAILED && t.status.state !== TaskState.REJECTED) continue;
+    if (!dead.has(k) || dead.get(k)!.createdAt < t.createdAt) dead.set(k, t);
+  }
+  const cur = [...live, ...dead.values()].sort(
+    (a, b) => a.slot - b.slot || (a.nodeId < b.nodeId ? -1 : 1),
+  );
   const total =
     "replicated" in s.service.spec.mode ? s.service.spec.mode.replicated.replicas : cur.length;
   const running = cur.filter((t) => t.status.state === TaskState.RUNNING).length;

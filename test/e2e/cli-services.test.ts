@@ -4,7 +4,9 @@
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { CliCluster } from "./cli-harness.ts";
+import { TaskState } from "../../core/model/task-state.ts";
+import { SimAgent } from "../../manager/dispatcher/sim-agent.ts";
+import { CliCluster, until } from "./cli-harness.ts";
 
 const c = new CliCluster();
 let f = 0; // a follower: the CLI talks to it, writes reach the leader through Raft
@@ -207,10 +209,68 @@ test("unknown and ambiguous references, bad flags and arguments", async () => {
   assert.match(unknownPs.stderr, /no such service: nosuchservice/);
 });
 
+test("a task that fails: the wait ends with the verdict and the container's error; -q", async () => {
+  // An agent whose containers exit at once: it reports every task it is given as FAILED.
+  const m = c.managers.members.get(f)!;
+  const bad = await SimAgent.start({
+    url: `mqtt://127.0.0.1:${m.brokerPort}`,
+    clusterId: c.managers.clusterId,
+    nodeId: "edge-bad",
+    reportStatus: false,
+  });
+  bad.startHeartbeats(1000);
+  const failed = new Set<string>();
+  const failer = setInterval(() => {
+    const updates = bad.tasks
+      .filter((t) => !failed.has(t.id) && t.desiredState <= TaskState.RUNNING)
+      .map((t) => {
+        failed.add(t.id);
+        return {
+          taskId: t.id,
+          state: TaskState.FAILED,
+          timestamp: Date.now(),
+          message: "exited",
+          err: "container exited with code 3: no such file /app/run",
+        };
+      });
+    if (updates.length > 0) void bad.status(updates);
+  }, 100);
+  try {
+    await until("edge-bad ready", async () => {
+      const r = await c.fleet(f, ["node", "inspect", "edge-bad"]);
+      return r.code === 0 && JSON.parse(r.stdout)[0].status.state === "ready";
+    });
+    const r = await c.fleet(f, [
+      "service",
+      "create",
+      "--name",
+      "crash",
+      "--restart-condition",
+      "none",
+      "--constraint",
+      "node.hostname==edge-bad",
+      "busybox",
+    ]);
+    assert.equal(r.code, 1, r.stdout);
+    assert.match(
+      r.stderr,
+      /^Error: service crash did not converge: task 1 failed: container exited with code 3: no such file \/app\/run$/m,
+    );
+    assert.match(r.stdout, /1\/1: failed\s+\[.*\]: container exited with code 3/);
+
+    const q = await c.fleet(f, ["service", "scale", "-q", "web=2"]);
+    assert.equal(q.code, 0, q.stderr);
+    assert.equal(q.stdout.trim(), "web scaled to 2", "-q: no progress, no verdict line");
+  } finally {
+    clearInterval(failer);
+    await bad.stop();
+  }
+});
+
 test("rm removes a service; removing it again names it as unknown", async () => {
-  const r = await c.fleet(f, ["service", "rm", "web", "nowhere"]);
+  const r = await c.fleet(f, ["service", "rm", "web", "nowhere", "crash"]);
   ok(r);
-  assert.deepEqual(r.stdout.trim().split("\n"), ["web", "nowhere"]);
+  assert.deepEqual(r.stdout.trim().split("\n"), ["web", "nowhere", "crash"]);
   const again = await c.fleet(f, ["service", "rm", "web"]);
   assert.equal(again.code, 1);
   assert.match(again.stderr, /no such service: web/);
