@@ -9,6 +9,8 @@ import type { ConfChange } from "../core/raft/types.ts";
 import type { StoreAction } from "../core/store/actions.ts";
 import type { Store } from "../core/store/store.ts";
 import type { StoreWriter } from "../core/store/writer.ts";
+import type { CertificateAuthority } from "./ca/ca.ts";
+import { type RenewalService, storeRenewalService } from "./ca/renewal-service.ts";
 import { type JoinMember, JoinService } from "./ca/service.ts";
 import { Dispatcher } from "./dispatcher/dispatcher.ts";
 import { MqttBus } from "./dispatcher/mqtt-bus.ts";
@@ -29,6 +31,8 @@ export interface LeaderDeps {
   log: Logger;
   /** --insecure: the CA also answers plain-MQTT joiners on this cluster level. */
   insecureJoinLevel?: string;
+  /** The CA as this manager holds it now (undefined while locked): renewals and joins use it. */
+  ca?: () => CertificateAuthority | undefined;
   /** Raft membership: joins (the CA service) and the reconciler. Absent: neither runs. */
   raft?: {
     selfRaftId: number;
@@ -109,6 +113,7 @@ export class LeaderComponents {
   #bus: MqttBus | undefined;
   #orch: OrchestratorDriver | undefined;
   #join: JoinService | undefined;
+  #renewal: RenewalService | undefined;
   #membership: MembershipReconciler | undefined;
 
   constructor(private readonly deps: LeaderDeps) {}
@@ -161,9 +166,20 @@ export class LeaderComponents {
         newId: raft.newId,
         newRaftId: raft.newRaftId,
         ...(deps.insecureJoinLevel ? { insecureLevel: deps.insecureJoinLevel } : {}),
+        ...(deps.ca ? { ca: deps.ca } : {}),
         log: deps.log.child("ca"),
       });
       await this.#join.start();
+    }
+    if (deps.ca) {
+      // Certificate renewal and re-enrolment: n/<id>/csr -> n/<id>/cert (manager/ca).
+      this.#renewal = storeRenewalService({
+        ...deps,
+        bus: this.#bus,
+        ca: deps.ca,
+        log: deps.log.child("ca"),
+      });
+      await this.#renewal.start();
     }
     deps.log.info("leader components started");
   }
@@ -173,6 +189,8 @@ export class LeaderComponents {
     this.#membership = undefined;
     await this.#join?.stop().catch(() => {});
     this.#join = undefined;
+    await this.#renewal?.stop();
+    this.#renewal = undefined;
     this.#orch?.stop();
     this.#orch = undefined;
     await this.#dispatcher?.stop().catch(() => {});

@@ -8,6 +8,8 @@
 
 import { decodeMessage, encodeMessage } from "../../core/codec/index.ts";
 import { CryptoError } from "../../core/crypto/errors.ts";
+import type { Store } from "../../core/store/store.ts";
+import type { StoreWriter } from "../../core/store/writer.ts";
 import { parseNodeTopic, type Topics, topics as topicsFor } from "../../core/topics.ts";
 import type { Bus, Subscription } from "../dispatcher/bus.ts";
 import type { Logger } from "../log.ts";
@@ -133,4 +135,47 @@ export class RenewalService {
     }
     this.#last.set(nodeId, now);
   }
+}
+
+/**
+ * The RenewalService as the leader runs it: nodes and their roles from the store (a removed
+ * node is absent), managers' names from their advertised addresses, and every new certificate
+ * recorded on the node (serial and notAfter: what `fleet node rm` revokes).
+ */
+export function storeRenewalService(d: {
+  bus: Bus;
+  store: Store;
+  writer: StoreWriter;
+  clusterId: string;
+  ca: () => CertificateAuthority | undefined;
+  log?: Logger;
+}): RenewalService {
+  const node = (id: string) => d.store.view((tx) => tx.get("nodes", id));
+  return new RenewalService({
+    bus: d.bus,
+    clusterId: d.clusterId,
+    ca: d.ca,
+    node: (id) => {
+      const n = node(id);
+      return n ? { role: n.spec.role } : undefined;
+    },
+    names: (id) => {
+      const ms = node(id)?.managerStatus;
+      const hosts = [ms?.addr, ms?.brokerAddr].flatMap((a) =>
+        a ? [a.slice(0, Math.max(0, a.lastIndexOf(":"))).replace(/^\[|\]$/g, "")] : [],
+      );
+      const ip = (h: string) => /^\d{1,3}(\.\d{1,3}){3}$/.test(h) || h.includes(":");
+      const uniq = (xs: string[]) => [...new Set(xs.filter((h) => h !== ""))];
+      return { ipAddresses: uniq(hosts.filter(ip)), dnsNames: uniq(hosts.filter((h) => !ip(h))) };
+    },
+    record: async (r) => {
+      await d.writer.update((tx) => {
+        const n = tx.get("nodes", r.nodeId);
+        if (!n) return;
+        const certificate = { serial: r.serial, notAfter: r.notAfterMs };
+        tx.update("nodes", { ...n, certificate, updatedAt: Date.now() });
+      });
+    },
+    ...(d.log ? { log: d.log } : {}),
+  });
 }
