@@ -25,6 +25,7 @@ export interface AgentOptions {
   /** Manager raft ids whose brokers the agent is given, in order (default: all). */
   brokers?: number[];
   heartbeatMs?: number;
+  /** Default 30 s: the engine's events (and the worker's wake-ups) must carry the tests. */
   pollMs?: number;
   offlineAfterMs?: number;
   extra?: string[];
@@ -103,7 +104,7 @@ export class Agents {
       "--heartbeat-ms",
       String(o.heartbeatMs ?? 500),
       "--poll-ms",
-      String(o.pollMs ?? 5000),
+      String(o.pollMs ?? 30_000),
     );
     args.push("--offline-after-ms", String(o.offlineAfterMs ?? 3000), ...(o.extra ?? []));
     a.log = "";
