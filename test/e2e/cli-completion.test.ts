@@ -107,3 +107,23 @@ test("zsh: TAB in an interactive zsh completes words and flags", (t) => {
     "service create --replicas-max-per-node 2 busybox",
   ]);
 });
+
+test("completion for an unknown shell, version and help", async () => {
+  const run = (args: string[]) =>
+    spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", timeout: 30_000 });
+  const fish = run(["completion", "fish"]);
+  assert.equal(fish.status, 2);
+  assert.match(fish.stderr, /no completion for "fish" \(bash or zsh\)/);
+  const none = run(["completion"]);
+  assert.equal(none.status, 2);
+  assert.match(none.stderr, /"fleet completion" requires at least 1 argument/);
+  const v = run(["version"]);
+  assert.equal(v.status, 0);
+  assert.match(v.stdout, /^fleet \d+\.\d+\.\d+ \(API v1\)$/m);
+  const help = run(["service"]);
+  assert.equal(help.status, 0);
+  assert.match(help.stdout, /logs/);
+  const typo = run(["servce", "ls"]);
+  assert.equal(typo.status, 2);
+  assert.match(typo.stderr, /unknown command "fleet servce" \(did you mean "service"\?\)/);
+});

@@ -155,6 +155,12 @@ test("node: unknown and ambiguous references, bad flags", async () => {
   const host = await c.fleetRaw(["node", "ls", "--host", "not a host"]);
   assert.equal(host.code, 2);
   assert.match(host.stderr, /--host "not a host" is not a manager address/);
+  const none = await c.fleetRaw(["node", "ls", "--host", "unix:///nonexistent/fleet.sock"]);
+  assert.equal(none.code, 1);
+  assert.match(
+    none.stderr,
+    /^Error: cannot reach a fleet manager at unix:\/\/\/nonexistent\/fleet\.sock \(ENOENT\)/,
+  );
 });
 
 test("cluster inspect and update; events stream the changes", async () => {
