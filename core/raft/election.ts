@@ -31,11 +31,31 @@ export function campaign(r: Raft, t: CampaignType): void {
 }
 
 /**
+ * A pre-candidate that refused a peer's pre-vote (the peer's log is behind) and has no answer
+ * from that peer to its own asks it again. The peer is campaigning, so it no longer honours a
+ * leader lease: our first request may have been ignored under that lease (it arrived just
+ * before the peer, too, saw the leader go), and neither of us could then win before a whole
+ * election timeout passed. A pre-vote binds nothing, so asking twice is harmless.
+ */
+export function reaskPreVote(r: Raft, from: number): void {
+  if (r.state !== "preCandidate" || r.tracker.votes.has(from)) return;
+  r.send(
+    msg({
+      type: "preVote",
+      to: from,
+      term: r.term + 1,
+      index: r.log.lastIndex(),
+      logTerm: r.log.lastTerm(),
+    }),
+  );
+}
+
+/**
  * One vote per term (§3.4): grant it again to the same candidate (a retransmission), or to a
  * first asker when we follow nobody. A pre-vote for a later term binds nothing, so it is
  * granted on the log check alone (§9.6). The log check keeps leaders complete (§3.6.1).
  */
-export function handleVoteRequest(r: Raft, m: Message): void {
+export function handleVoteRequest(r: Raft, m: Message): boolean {
   const canVote =
     r.vote === m.from ||
     (r.vote === NONE && r.lead === NONE) ||
@@ -48,7 +68,8 @@ export function handleVoteRequest(r: Raft, m: Message): void {
       r.electionElapsed = 0;
       r.vote = m.from;
     }
-  } else {
-    r.send(msg({ type: resp, to: m.from, term: r.term, reject: true }));
+    return true;
   }
+  r.send(msg({ type: resp, to: m.from, term: r.term, reject: true }));
+  return false;
 }

@@ -9,7 +9,7 @@
 import { assert } from "../errors.ts";
 import { limits } from "../limits.ts";
 import type { Rng } from "../rand.ts";
-import { campaign, handleVoteRequest } from "./election.ts";
+import { campaign, handleVoteRequest, reaskPreVote } from "./election.ts";
 import { RaftLog } from "./log.ts";
 import { Membership } from "./membership.ts";
 import { msg } from "./message.ts";
@@ -324,7 +324,8 @@ export class Raft {
       return;
     }
     if (m.type === "vote" || m.type === "preVote") {
-      handleVoteRequest(this, m);
+      const granted = handleVoteRequest(this, m);
+      if (m.type === "preVote" && !granted) reaskPreVote(this, m.from);
       return;
     }
     this.stepFn(this, m);

@@ -98,6 +98,18 @@ export class PeerSender {
     this.#connect();
   }
 
+  /**
+   * The peer just dialed us, so it is up: a connection waiting out its backoff dials now. (A
+   * restarted member would otherwise stay unreachable for up to backoffMaxMs, and an election
+   * that needs its vote would wait out a whole election timeout.)
+   */
+  peerIsUp(): void {
+    if (this.#state !== "backoff") return;
+    this.#attempt = 0;
+    this.#teardown();
+    this.#connect();
+  }
+
   close(): void {
     this.#teardown();
     this.#state = "closed";

@@ -117,6 +117,27 @@ test("the sender reconnects after the listener restarts on the same port", async
   assert.match(a.logs.join("\n"), /retrying in \d+ ms/);
 });
 
+test("a restarted peer that dials us is redialed at once, not after the backoff", async () => {
+  // Backoff of 30-60 s: only the peer's own hello can bring the connection back in time.
+  const slow = { backoffBaseMs: 60_000, backoffMaxMs: 60_000 };
+  const a = await node(1, slow);
+  let b = await node(2);
+  const port = b.t.address.port;
+  a.t.addPeer(2, b.t.address);
+  a.t.send(2, "before");
+  await waitFor("first delivery", () => b.got.length === 1);
+  await b.t.close();
+  await waitFor("a backs off", () => a.logs.some((l) => /retrying in \d+ ms/.test(l)));
+  assert.equal(a.t.send(2, "while down"), false);
+  b = await node(2, { listen: { host: "127.0.0.1", port } });
+  b.t.addPeer(1, a.t.address); // the restarted member dials its peers: a sees its hello
+  await waitFor("delivery after the peer's hello", () => {
+    a.t.send(2, "after");
+    return b.got.length > 0;
+  });
+  assert.equal(b.got[0]!.msg, "after");
+});
+
 test("a peer that never reads costs a bounded queue and drops, never a blocked send", async () => {
   const stuck: net.Socket[] = [];
   const server = net.createServer((s) => {

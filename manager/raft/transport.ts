@@ -198,6 +198,7 @@ export class Transport {
   #adopt(socket: net.Socket, from: number): void {
     const old = this.#inboundFrom.get(from);
     this.#inboundFrom.set(from, socket);
+    this.#peers.get(from)?.peerIsUp();
     socket.on("close", () => {
       if (this.#inboundFrom.get(from) !== socket) return; // replaced by a newer connection
       this.#inboundFrom.delete(from);

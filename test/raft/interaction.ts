@@ -74,6 +74,8 @@ export class Interaction {
         return this.get(ids[0]!).node.transferLeader(ids[1]!);
       case "read-index":
         return this.get(ids[0]!).node.readIndex(enc.encode(cmd.args[1] ?? ""));
+      case "leader-unreachable":
+        return this.get(ids[0]!).node.leaderUnreachable();
       case "tick":
         for (let i = 0; i < Number(cmd.kv.get("n") ?? 1); i++) this.get(ids[0]!).node.tick();
         return;
