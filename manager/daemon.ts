@@ -13,6 +13,7 @@ import { StoreTokenSource } from "./api/tokens.ts";
 import { Broker } from "./broker/broker.ts";
 import { Mesh } from "./broker/mesh.ts";
 import { CaKeeper } from "./ca/lifecycle.ts";
+import { startManagerRenewal } from "./ca/self-renewal.ts";
 import type { ManagerConfig } from "./config.ts";
 import type { ManagerContext } from "./context.ts";
 import { securityDeps, watchRevocations } from "./daemon-security.ts";
@@ -58,6 +59,9 @@ export class ManagerDaemon {
   /** The CA as this manager holds it (autolock: sealed until `fleet unlock`). */
   caKeeper!: CaKeeper;
   #revocations: { close(): void } | undefined;
+  /** Secure mode: swaps this manager's TLS material (its own certificate renewal). */
+  #setCerts: ((m: { caPem: string; certPem: string; keyPem: string }) => void) | undefined;
+  #selfRenewal: { stop(): void } | undefined;
   /** True when this start founded the cluster's Raft group (init or static bootstrap). */
   #founder = false;
 
@@ -115,6 +119,20 @@ export class ManagerDaemon {
     });
     this.broker.setGate(this.mesh);
     if (sec) this.#revocations = watchRevocations(this.store, this.broker, sec);
+    if (sec && this.#setCerts) {
+      // Its own certificate, renewed with the CA it holds (manager/ca/self-renewal.ts).
+      const setCerts = this.#setCerts;
+      this.#selfRenewal = startManagerRenewal({
+        dataDir: c.dataDir,
+        clusterId: id.clusterId,
+        nodeId: id.nodeId,
+        store: this.store,
+        writer: this.writer,
+        ca: () => this.caKeeper.ca(this.store.view((tx) => tx.get("clusters", id.clusterId))),
+        swap: setCerts,
+        log: this.log.child("ca"),
+      });
+    }
     this.#followManagers();
     this.api = new ApiServer(this.#context(), {
       socketPath: c.apiSocket,
@@ -141,7 +159,11 @@ export class ManagerDaemon {
         `${this.config.dataDir}/certs holds no certificate: this manager was started with ` +
           "--insecure or --initial-cluster (keep --insecure), or its certificates were deleted",
       );
-    const tls = () => certs;
+    let current = certs;
+    const tls = () => current;
+    this.#setCerts = (m) => {
+      current = m;
+    };
     this.#sec = securityDeps(this.store, this.identity.clusterId, tls, this.log.child("tls"));
     return this.#sec;
   }
@@ -387,6 +409,7 @@ export class ManagerDaemon {
     this.#peerWatch?.close();
     clearInterval(this.#peerTimer);
     this.#revocations?.close();
+    this.#selfRenewal?.stop();
     await this.#leaderChange;
     await this.#leader?.stop();
     await this.api?.stop().catch(() => {});
