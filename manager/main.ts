@@ -14,6 +14,12 @@ try {
   process.exit(2);
 }
 const daemon = new ManagerDaemon(config, log);
+
+/** Exits once stderr has taken every log line written before (a pipe writes asynchronously). */
+function exit(code: number): void {
+  process.stderr.write("", () => process.exit(code));
+}
+
 let stopping = false;
 for (const sig of ["SIGTERM", "SIGINT"] as const) {
   process.on(sig, () => {
@@ -21,19 +27,21 @@ for (const sig of ["SIGTERM", "SIGINT"] as const) {
     stopping = true;
     log.info("signal", { sig });
     daemon.stop().then(
-      () => process.exit(process.exitCode ?? 0),
+      () => exit(Number(process.exitCode ?? 0)),
       (err) => {
         log.error("stop failed", { err: String(err) });
-        process.exit(1);
+        exit(1);
       },
     );
   });
 }
-void daemon.done.then(() => process.exit(process.exitCode ?? 0));
 try {
   await daemon.start();
+  // The daemon may also stop on its own (demoted and out of the Raft group).
+  void daemon.done.then(() => exit(Number(process.exitCode ?? 0)));
 } catch (err) {
   log.error("start failed", { err: (err as Error).message });
+  process.exitCode = 1;
   await daemon.stop().catch(() => {});
-  process.exit(1);
+  exit(1);
 }
