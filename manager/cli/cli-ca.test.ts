@@ -47,6 +47,9 @@ test("fleet ca issue-admin, broker-config mosquitto, autolock, unlock-key, unloc
     const conf = readFileSync(join(mq, "mosquitto.conf"), "utf8");
     assert.match(conf, /listener 18883/);
     assert.match(conf, /require_certificate true/);
+    const chain = readFileSync(join(mq, "broker.pem"), "utf8");
+    assert.equal(chain.match(/BEGIN CERTIFICATE/g)?.length, 2, "leaf + root, for pinning");
+    assert.ok(chain.endsWith(readFileSync(join(mq, "ca.pem"), "utf8")));
     assert.match(conf, new RegExp(`crlfile ${join(mq, "crl.pem")}`));
     assert.match(readFileSync(join(mq, "acl"), "utf8"), /user m1\ntopic readwrite fleet\/c1\/#/);
     assert.match(readFileSync(join(mq, "acl"), "utf8"), /user ops\ntopic read fleet\/c1\/events/);

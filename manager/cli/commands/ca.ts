@@ -105,7 +105,9 @@ async function brokerConfig(c: CliContext, p: Parsed) {
   });
   writeFiles(dir, {
     "ca.pem": r.caPem,
-    "broker.pem": r.certPem,
+    // Leaf + root: a joining node pins the root by the digest in its token against the chain
+    // the broker presents (contract 3), as with the embedded brokers.
+    "broker.pem": r.certPem + r.caPem,
     "broker.key": privateKeyToPem(key),
     "crl.pem": r.crlPem,
     acl,
