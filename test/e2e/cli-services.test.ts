@@ -72,7 +72,18 @@ test("scale, update and rollback wait for convergence; -d returns at once", asyn
   assert.match(s.stdout, /^web scaled to 3$/m);
   assert.match(s.stdout.trim().split("\n").at(-1)!, /^verify: Service web converged$/);
 
-  const u = await c.fleet(f, ["service", "update", "--image", "busybox:1.36", "web"]);
+  // Three tasks at once, each watched 500 ms (the default 5 s per task would only slow this).
+  const fast = ["--update-parallelism", "3", "--update-monitor", "500ms"];
+  const fastBack = ["--rollback-parallelism", "3", "--rollback-monitor", "500ms"];
+  const u = await c.fleet(f, [
+    "service",
+    "update",
+    ...fast,
+    ...fastBack,
+    "--image",
+    "busybox:1.36",
+    "web",
+  ]);
   ok(u);
   assert.match(u.stdout.trim().split("\n").at(-1)!, /^verify: Service web converged$/);
   const after1 = JSON.parse((await c.fleet(f, ["service", "inspect", "web"])).stdout);
