@@ -65,10 +65,11 @@ const schemas = {
     },
   ),
   status: s.object({ updates: s.array(taskStatusUpdate, limits.statusBatchItemsMax) }),
-  // `brokers`: the managers' broker addresses (host:port), so agents learn them for failover.
+  // `brokers`: the managers' broker addresses (host:port), so agents learn them for failover;
+  // `heartbeatPeriodMs`: the cluster's heartbeat period (agents beat at least this often).
   assign: s.object(
     { version: s.int(), tasks: s.array(assignedTask, 10_000) },
-    { brokers: s.array(s.string(261, 3), 64) },
+    { brokers: s.array(s.string(261, 3), 64), heartbeatPeriodMs: s.int(100, 3_600_000) },
   ),
   // Renewal and re-enrolment (core/crypto/proof.ts): `proof` is signed by the key certPem names,
   // `keyProof` by the new key; certPem is the certificate being renewed (maybe just expired).
@@ -193,7 +194,12 @@ export interface MessageBodies {
     containers?: number;
   };
   status: { updates: TaskStatusUpdate[] };
-  assign: { version: number; tasks: AssignedTask[]; brokers?: string[] };
+  assign: {
+    version: number;
+    tasks: AssignedTask[];
+    brokers?: string[];
+    heartbeatPeriodMs?: number;
+  };
   csr: {
     publicKey: Uint8Array;
     proof: Uint8Array;

@@ -72,6 +72,8 @@ export class Session implements StatusSink {
   #client: MqttClient | undefined;
   #broker: string | undefined;
   #index = 0;
+  /** The cluster's heartbeat period, once an assignment said it. */
+  #clusterPeriodMs: number | undefined;
   #brokers: string[];
   #learned: string[];
   #attempt = 0;
@@ -225,9 +227,24 @@ export class Session implements StatusSink {
       qos: 1,
     });
     this.#hello(client);
-    const period = this.#o.heartbeatPeriodMs ?? limits.heartbeatPeriodMsDefault;
-    this.#heartbeat = setInterval(() => this.#beat(), period);
+    this.#heartbeat = setInterval(() => this.#beat(), this.heartbeatPeriodMs);
     this.#o.onConnected?.(url);
+  }
+
+  /** Beats at least as often as configured and as the cluster asks (a manager calls a node
+   * down after a few missed periods of its own). */
+  get heartbeatPeriodMs(): number {
+    const own = this.#o.heartbeatPeriodMs ?? limits.heartbeatPeriodMsDefault;
+    return Math.min(own, this.#clusterPeriodMs ?? own);
+  }
+
+  #clusterPeriod(ms: number): void {
+    const before = this.heartbeatPeriodMs;
+    this.#clusterPeriodMs = ms;
+    if (this.heartbeatPeriodMs === before || !this.#heartbeat) return;
+    clearInterval(this.#heartbeat);
+    this.#heartbeat = setInterval(() => this.#beat(), this.heartbeatPeriodMs);
+    this.#o.log?.(`session: heartbeat every ${this.heartbeatPeriodMs} ms (the cluster's period)`);
   }
 
   #down(): void {
@@ -304,6 +321,7 @@ export class Session implements StatusSink {
     const { version, tasks, brokers } = d.message;
     this.#o.worker.setAssignment({ version, tasks });
     if (brokers) this.#learn(brokers);
+    if (d.message.heartbeatPeriodMs) this.#clusterPeriod(d.message.heartbeatPeriodMs);
     // A live assignment (the answer to our hello, or a change) proves a manager is there; a
     // retained one only proves the broker is [MQTT-3.3.1-9: live deliveries carry retain 0].
     if (!retained && !this.#managerSeen) {

@@ -6,7 +6,7 @@
 // is below REMOVE, including the ones it must stop (desired SHUTDOWN) and finished ones (their
 // containers are kept until the task is removed). A task leaving the set tells the agent to
 // remove its container. Every assignment also carries the managers' broker addresses, from
-// which agents keep their failover list current.
+// which agents keep their failover list current, and the cluster's heartbeat period.
 //
 // The version never goes backwards, across leader changes too: it is a store (Raft) index.
 // A node's version is the index of the last commit that changed its set; a node untouched
@@ -78,8 +78,12 @@ export function buildAssignment(
     .filter(inAssignment)
     .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
     .map((t) => assignedTask(t, tx.get("services", t.serviceId)?.spec.name ?? ""));
+  const body: MessageBodies["assign"] = { version, tasks };
   const brokers = brokerAddrs(tx);
-  return brokers.length > 0 ? { version, tasks, brokers } : { version, tasks };
+  if (brokers.length > 0) body.brokers = brokers;
+  const period = tx.find("clusters")[0]?.spec.heartbeatPeriodMs;
+  if (period !== undefined) body.heartbeatPeriodMs = period;
+  return body;
 }
 
 /** Every manager's broker address (host:port), sorted: agents learn their failover list from

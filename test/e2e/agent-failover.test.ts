@@ -34,10 +34,11 @@ before(async () => {
   await c.init(3);
   for (const id of [1, 2, 3]) c.start(id);
   leader = await c.leader(60_000);
-  // Short heartbeats (agents beat as often): a lost agent is DOWN after 3 x 500 ms.
+  // Short heartbeats: a lost agent is DOWN after 3 x 500 ms. The agents are configured with
+  // 5 s and must learn the cluster's period from their assignments (else they would flap).
   await setHeartbeat(c, leader, HEARTBEAT_MS);
-  agents.add("a", { brokers: [1, 2, 3], heartbeatMs: HEARTBEAT_MS });
-  agents.add("b", { brokers: [3, 2, 1], heartbeatMs: HEARTBEAT_MS });
+  agents.add("a", { brokers: [1, 2, 3], heartbeatMs: 5000 });
+  agents.add("b", { brokers: [3, 2, 1], heartbeatMs: 5000 });
   agents.start("a");
   agents.start("b");
   leader = await clusterReady(c, agents, ["a", "b"]);
@@ -68,6 +69,11 @@ test("a killed agent's tasks move to the other agent after the heartbeat grace",
   if (!need(t, "docker", "busybox")) return;
   const t0 = Date.now();
   const mark = (what: string) => t.diagnostic(`${what} after ${Date.now() - t0} ms`);
+  for (const n of ["a", "b"]) {
+    await agents.until(`${n} beats at the cluster's period`, () =>
+      agents.get(n).log.includes(`heartbeat every ${HEARTBEAT_MS} ms`),
+    );
+  }
   const id = await createService(c, leader, sleeper("moved", 2, "2s"));
   const a = agents.get("a").nodeId;
   const first = await agents.until(
