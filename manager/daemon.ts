@@ -340,7 +340,11 @@ export class ManagerDaemon {
           writer: this.writer,
           propose: (a) => this.raft.propose(a),
           settled: () => this.raft.linearizable(),
-          brokerUrl: `${this.#sec ? "mqtts" : "mqtt"}://127.0.0.1:${this.broker.port}`,
+          // --broker: the leader's sessions (dispatcher, joins, renewals) go through an external
+          // broker (e.g. mosquitto from `fleet broker-config mosquitto`) with this manager's
+          // certificate; else through its embedded broker.
+          brokerUrl:
+            this.config.broker ?? `${this.#sec ? "mqtts" : "mqtt"}://127.0.0.1:${this.broker.port}`,
           ...(this.#sec ? { brokerMqtt: { ...meshTls(this.#sec)() } } : {}),
           clusterId: this.identity.clusterId,
           managerId: this.identity.nodeId,
