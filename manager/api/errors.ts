@@ -85,7 +85,10 @@ export function toApiError(err: unknown): { error: ApiError; bug: boolean } {
     if (code !== undefined) return { error: new ApiError(code, storeMessage(err)), bug: false };
   }
   if (err instanceof FleetError && err.retryable) {
-    const msg = `${err.message} (no leader can take the write now; retry in a few seconds)`;
+    const msg =
+      `${err.message}: the write was not applied. A leader election is under way, or fewer ` +
+      "than a majority of the managers are running (see `fleet node ls`; reads still answer " +
+      "from this manager). Retry in a few seconds";
     return { error: new ApiError("no_leader", msg), bug: false };
   }
   const message = err instanceof Error ? err.message : String(err);

@@ -246,4 +246,14 @@ test("a manager that is down: the CLI says so; a survivor answers and takes writ
   ok(view);
   assert.match(view.stdout, new RegExp(`manager-${next}\\s+Ready\\s+Drain\\s+Leader`));
   assert.doesNotMatch(view.stdout, new RegExp(`manager-${leader}\\s+\\w+\\s+Drain\\s+Leader`));
+
+  // One manager of three left: reads still answer from its replica; a write says why it fails.
+  const other = c.managers.running().find((id) => id !== survivor)!;
+  await c.managers.kill(other);
+  const read = await c.fleet(survivor, ["service", "ls", "-q"]);
+  ok(read);
+  const lone = await c.fleet(survivor, ["service", "create", "-d", "--name", "lonely", "busybox"]);
+  assert.equal(lone.code, 1, lone.stdout);
+  assert.match(lone.stderr, /^Error: .*(leader|quorum)/im);
+  assert.match(lone.stderr, /fewer than a majority of the managers are running/);
 });
