@@ -104,6 +104,7 @@ test("session: hello, assignment, heartbeats, batched status, failover, resync",
     session.start();
     await mgr.until("hello", () => mgr.hellos.length === 1);
     assert.equal(mgr.hellos[0]!.assignVersion, 0);
+    assert.equal(mgr.hellos[0]!.addr, "127.0.0.1", "the local address of the broker connection");
     assert.equal(mgr.hellos[0]!.description.engineLabels["hw.arch"], "amd64");
     await mgr.until("assignment applied", () => worker.assignVersion === 5);
     assert.equal(worker.applied[0]!.tasks[0]!.id, "t1");

@@ -6,6 +6,7 @@
 // It never interprets tasks: assignments go to the worker; bad payloads are dropped and counted.
 
 import { statfsSync } from "node:fs";
+import { isIP } from "node:net";
 import { freemem, loadavg, totalmem } from "node:os";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import type { TaskStatusUpdate, WireNodeDescription } from "../../core/codec/index.ts";
@@ -268,6 +269,7 @@ export class Session implements StatusSink {
       assignVersion: w.assignVersion,
       agentVersion: this.#o.agentVersion,
       ...(tasks.length > 0 ? { tasks } : {}),
+      ...localAddr(client),
     };
     client.publish(this.#t.hello(this.#o.nodeId), Buffer.from(encodeMessage("hello", body)), {
       qos: 1,
@@ -354,6 +356,14 @@ export class Session implements StatusSink {
     this.#index = Math.max(0, next.indexOf(current ?? ""));
     this.#o.log?.(`session: brokers ${next.join(" ")}`);
   }
+}
+
+/** The node's address as the managers see it: the local IP of the broker connection. */
+export function localAddr(client: MqttClient): { addr?: string } {
+  const raw = (client.stream as { localAddress?: unknown } | undefined)?.localAddress;
+  if (typeof raw !== "string") return {};
+  const addr = raw.startsWith("::ffff:") ? raw.slice(7) : raw;
+  return isIP(addr) && addr.length <= 64 ? { addr } : {};
 }
 
 function diskFree(path: string | undefined): { diskFreeBytes?: number } {

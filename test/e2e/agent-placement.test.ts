@@ -85,6 +85,8 @@ test("a service constrained to hw.storage==ssd runs only on the agent labelled s
     [ssd, ssd, ssd],
   );
   assert.equal(agents.running("plain", id).length, 0, "nothing of it on the hdd agent");
+  const node = await c.api<{ status: { addr?: string } }>(leader, "GET", `/v1/nodes/${ssd}`);
+  assert.equal(node.body.status.addr, "127.0.0.1", "the agent reports its address in hello");
   await c.api(leader, "DELETE", "/v1/services/on-ssd");
   await agents.until("on-ssd's containers removed", () => agents.containers("ssd").length === 0);
   t.diagnostic(`removed after ${Date.now() - t0} ms`);
