@@ -108,6 +108,30 @@ class OrchestratorDriver {
   }
 }
 
+/** Attempts (1 s apart) at the leader's first broker connection: an external broker
+ * (--broker) may come up after the manager. */
+const BUS_CONNECT_ATTEMPTS = 60;
+
+async function connectBus(deps: LeaderDeps): Promise<MqttBus> {
+  for (let i = 1; ; i++) {
+    try {
+      return await MqttBus.connect({
+        url: deps.brokerUrl,
+        clientId: `fleet-dispatcher-${deps.managerId}`,
+        ...(deps.brokerMqtt ? { mqtt: deps.brokerMqtt } : {}),
+      });
+    } catch (err) {
+      if (i >= BUS_CONNECT_ATTEMPTS) throw err;
+      if (i % 10 === 1)
+        deps.log.warn("broker unreachable; retrying", {
+          url: deps.brokerUrl,
+          err: (err as Error).message,
+        });
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
+
 export class LeaderComponents {
   #dispatcher: Dispatcher | undefined;
   #bus: MqttBus | undefined;
@@ -132,11 +156,7 @@ export class LeaderComponents {
       }
     }
     this.#orch = new OrchestratorDriver(deps);
-    this.#bus = await MqttBus.connect({
-      url: deps.brokerUrl,
-      clientId: `fleet-dispatcher-${deps.managerId}`,
-      ...(deps.brokerMqtt ? { mqtt: deps.brokerMqtt } : {}),
-    });
+    this.#bus = await connectBus(deps);
     this.#dispatcher = new Dispatcher({
       writer: deps.writer,
       bus: this.#bus,
