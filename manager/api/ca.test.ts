@@ -120,3 +120,15 @@ test("node rm revokes the node's serial and retires its id in the cluster object
   assert.equal(ca.revocations.isRevoked("0badc0de"), true);
   assert.throws(() => ca.issue("w1", "worker", testKey("w1").publicKey), /removed/);
 });
+
+test("cluster update --cert-expiry: certificates issued afterwards carry the new lifetime", async () => {
+  const w = world();
+  const c = cluster(w);
+  const spec = { ...c.spec, nodeCertExpiryMs: 2 * 24 * 60 * 60 * 1000 };
+  const r = await call(w.api, "POST", `/v1/cluster/update?version=${c.version}`, spec);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  const pub = toHex(testKey("ops").publicKey);
+  const a = await call(w.api, "POST", "/v1/ca/admin", { name: "ops", publicKey: pub });
+  const days = (a.body.notAfterMs - Date.now()) / (24 * 60 * 60 * 1000);
+  assert.ok(days > 1.9 && days < 2.1, `${days} days`);
+});
