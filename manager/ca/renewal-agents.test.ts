@@ -158,7 +158,9 @@ test("agents renew through a real mosquitto; containers keep running, ids unchan
   try {
     await c.start();
     lead = await leader(c);
-    for (const id of ["w1", "w2", "w3", "w4"]) {
+    // Twelve agents; the last is removed before it renews.
+    const ids = Array.from({ length: 12 }, (_, i) => `w${i + 1}`);
+    for (const id of ids) {
       const { paths, issued } = c.material(id, "worker");
       const ex = new MemoryExecutor();
       ex.images.add(IMAGE);
@@ -189,14 +191,16 @@ test("agents renew through a real mosquitto; containers keep running, ids unchan
       "renewal is on for agents with certificates",
     );
 
-    // w4 is removed from the cluster before it renews: its certificate is revoked.
-    const w4 = agents[3]!;
-    const cert4 = parseCertificate(readFileSync(certPaths(join(c.dir, "w4")).cert, "utf8"));
-    c.ca.removeNode("w4", [{ serial: cert4.serial, notAfterMs: cert4.notAfterMs }]);
-    c.nodes.delete("w4");
+    // The last agent is removed from the cluster before it renews: its certificate is revoked.
+    const removed = agents.at(-1)!;
+    const paths0 = certPaths(join(c.dir, removed.id));
+    const certR = parseCertificate(readFileSync(paths0.cert, "utf8"));
+    c.ca.removeNode(removed.id, [{ serial: certR.serial, notAfterMs: certR.notAfterMs }]);
+    c.nodes.delete(removed.id);
 
+    // All at once (the worst case: an expiry change), while their containers run.
     for (const a of agents) a.agent.renewal!.renewNow();
-    const renewing = agents.slice(0, 3);
+    const renewing = agents.slice(0, -1);
     for (const a of renewing)
       await until(
         `${a.id} renewed and reconnected`,
@@ -205,8 +209,8 @@ test("agents renew through a real mosquitto; containers keep running, ids unchan
           a.agent.session.stats.connects >= 2 &&
           a.agent.session.broker !== undefined,
       );
-    await until("w4 refused", () => (lead!.service.stats.refused.revoked ?? 0) >= 1);
-    assert.equal(w4.agent.renewal!.stats.renewed, 0);
+    await until("the removed node refused", () => (lead!.service.stats.refused.revoked ?? 0) >= 1);
+    assert.equal(removed.agent.renewal!.stats.renewed, 0);
 
     for (const [i, a] of renewing.entries()) {
       const paths = certPaths(join(c.dir, a.id));
@@ -222,7 +226,7 @@ test("agents renew through a real mosquitto; containers keep running, ids unchan
       assert.equal(a.ex.calls.create ?? 0, creates[i], `${a.id}: nothing recreated`);
       assert.equal(a.agent.worker.runningCount(), 1);
     }
-    assert.equal(lead.service.stats.issued, 3);
+    assert.equal(lead.service.stats.issued, renewing.length);
 
     // The old certificate no longer matters to the agent; a renewed one renews again.
     const w1 = agents[0]!;
