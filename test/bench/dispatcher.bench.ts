@@ -309,6 +309,14 @@ export const bench: Bench = {
         ]),
       );
       return result;
+    } catch (err) {
+      for (const m of c.members.values()) {
+        const exit = m.proc?.exitCode ?? m.proc?.signalCode ?? "running";
+        log(
+          `--- manager ${m.raftId} (exit: ${exit}), log ${logDir}/m${m.raftId}.log\n${m.log.slice(-1500)}`,
+        );
+      }
+      throw err;
     } finally {
       await fleet?.stop();
       await events?.close();
