@@ -52,12 +52,16 @@ export class CliCluster {
   #bin = "";
   leader = 0;
 
-  /** Three managers elected and registered, `agents` simulated agents attached and beating. */
+  /**
+   * Three managers elected and registered, `agents` simulated agents attached and beating.
+   * The bounds are generous: three managers compiling through tsx on a loaded 2-core machine
+   * took over a minute to elect in one run.
+   */
   async start(agents: string[] = ["edge-1", "edge-2"]): Promise<void> {
     const [bin] = await Promise.all([bundleCli(this.#tmp), this.managers.init(3)]);
     this.#bin = bin;
     for (const id of [1, 2, 3]) this.managers.start(id);
-    this.leader = await this.managers.leader(60_000);
+    this.leader = await this.managers.leader(120_000);
     await this.managers.waitFor(
       "three managers registered",
       async () => {
@@ -68,7 +72,7 @@ export class CliCluster {
         );
         return r.body.filter((n) => n.managerStatus).length === 3 ? true : undefined;
       },
-      60_000,
+      120_000,
     );
     const m = this.managers.members.get(this.follower())!;
     for (const nodeId of agents) {
