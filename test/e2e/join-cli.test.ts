@@ -68,8 +68,14 @@ test("fleet init, fleet join and fleet leave run and stop the daemon (the CLI's 
   );
   assert.equal(joined.status, 0, joined.stderr);
   assert.match(joined.stdout, /joined the cluster as a manager/);
-  const ls = fleet("node", "ls", "--host", `unix://${join(a, "fleet.sock")}`);
-  assert.equal((ls.stdout.match(/Leader|Reachable/g) ?? []).length, 2, ls.stdout);
+  // The joined manager shows as Reachable once it has registered itself (just after join).
+  let ls = "";
+  for (let i = 0; i < 60; i++) {
+    ls = fleet("node", "ls", "--host", `unix://${join(a, "fleet.sock")}`).stdout;
+    if ((ls.match(/Leader|Reachable/g) ?? []).length === 2) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  assert.equal((ls.match(/Leader|Reachable/g) ?? []).length, 2, ls);
   const left = fleet("leave", "--data-dir", b);
   assert.equal(left.status, 0, left.stderr);
   assert.ok(!existsSync(b), "leave removed the data dir");
