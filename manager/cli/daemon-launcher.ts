@@ -183,10 +183,15 @@ export const launcher: DaemonLauncher = {
     for (const r of o.remotes) flags.push("--join-addr", r);
     const pid = startDetached(o.dataDir, flags);
     try {
-      return await waitReady(o.dataDir, o.apiSocket, pid, async (info) => ({
-        nodeId: info.nodeId,
-        role: "manager" as const,
-      }));
+      // Ready once its own registration is in its replica: it has caught up with the leader.
+      return await waitReady(o.dataDir, o.apiSocket, pid, async (info) => {
+        const n = await apiGet<{ status?: { state?: string } }>(
+          o.apiSocket,
+          `/v1/nodes/${info.nodeId}`,
+        );
+        if (n.status !== 200 || n.body.status?.state !== "ready") return undefined;
+        return { nodeId: info.nodeId, role: "manager" as const };
+      });
     } catch (err) {
       const text = (err as Error).message;
       rmSync(pidFile(o.dataDir), { force: true });
