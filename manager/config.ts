@@ -20,6 +20,8 @@ export interface ManagerConfig {
   insecure: boolean;
   /** Root CA key curve for --init. */
   caCurve: "ed25519" | "p256";
+  /** The new cluster's name (with --init). */
+  clusterName?: string;
   hostname: string;
   /** The address peers and agents use to reach this manager. */
   advertiseAddr: string;
@@ -49,6 +51,7 @@ const KEYS = [
   "joinAddr",
   "insecure",
   "caCurve",
+  "clusterName",
   "hostname",
   "advertiseAddr",
   "listenAddr",
@@ -72,6 +75,7 @@ export const USAGE = `usage: fleet-manager --data-dir DIR [--init | --join TOKEN
   --init                  create a new cluster (root CA, join tokens) with this manager as its
                           first member
   --ca-curve C            root CA key curve with --init: ed25519 (default) or p256
+  --cluster-name NAME     the new cluster's name (with --init)
   --join TOKEN            join a cluster with a manager join token (\`fleet join-token manager\`)
   --join-addr HOST:PORT   a broker of that cluster (repeatable; with --join)
   --insecure              development and tests only: plain TCP for broker, Raft and API, no
@@ -118,6 +122,7 @@ export function parseManagerConfig(argv: string[]): ManagerConfig {
     joinAddr: values["join-addr"],
     insecure: values.insecure,
     caCurve: values["ca-curve"],
+    clusterName: values["cluster-name"],
     hostname: values.hostname,
     advertiseAddr: values["advertise-addr"],
     listenAddr: values["listen-addr"],
@@ -150,6 +155,7 @@ function parseFlags(argv: string[]) {
       "join-addr": { type: "string", multiple: true },
       insecure: { type: "boolean" },
       "ca-curve": { type: "string" },
+      "cluster-name": { type: "string" },
       hostname: { type: "string" },
       "advertise-addr": { type: "string" },
       "listen-addr": { type: "string" },
@@ -239,6 +245,8 @@ function check(o: Record<string, unknown>): ManagerConfig {
     labels: typeof o.labels === "object" ? (c.labels(o.labels, "labels") ?? {}) : {},
   };
   if (token) config.join = token;
+  const clusterName = c.string(o.clusterName, "clusterName", { min: 1, max: 128 });
+  if (clusterName) config.clusterName = clusterName;
   if (o.initialCluster !== undefined) {
     const members = parseInitialCluster(
       c.string(o.initialCluster, "initialCluster", { min: 1 }) ?? "",

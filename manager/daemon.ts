@@ -232,7 +232,7 @@ export class ManagerDaemon {
               version: 0,
               createdAt: now,
               updatedAt: now,
-              spec: { ...defaultClusterSpec },
+              spec: { ...defaultClusterSpec, ...(c.clusterName ? { name: c.clusterName } : {}) },
               ...pending,
             });
           } else if (pending && !cluster.rootCA) {

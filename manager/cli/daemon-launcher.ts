@@ -159,6 +159,7 @@ export const launcher: DaemonLauncher = {
     if (!restart) refuseIfMember(o.dataDir);
     const flags = [...commonFlags(o), ...(restart ? ["--force-new-cluster"] : ["--init"])];
     if (o.caCurve) flags.push("--ca-curve", o.caCurve);
+    if (o.clusterName && !restart) flags.push("--cluster-name", o.clusterName);
     if (o.apiAddr) flags.push("--api-port", String(hostPort("api-addr", o.apiAddr).port));
     const pid = startDetached(o.dataDir, flags);
     return waitReady(o.dataDir, o.apiSocket, pid, async (info) => {
