@@ -53,6 +53,7 @@ function world(clusterId = "c1") {
   );
   const broker = new MemoryBroker();
   const learners: number[] = [];
+  const failLearner = { on: false };
   let ids = 0;
   const newService = () =>
     new JoinService({
@@ -61,6 +62,7 @@ function world(clusterId = "c1") {
       bus: broker.client(),
       clusterId,
       addLearner: async (raftId) => {
+        if (failLearner.on) throw new Error("a membership change is in progress");
         learners.push(raftId);
       },
       members: () => [
@@ -96,7 +98,7 @@ function world(clusterId = "c1") {
     await client.publish(t.joinRequest(reqId), payload, { qos: 1, retain: false });
     return answer;
   };
-  return { store, writer, ca, tokens, service, newService, ask, learners };
+  return { store, writer, ca, tokens, service, newService, ask, learners, failLearner };
 }
 
 test("a worker joins: a certificate from the cluster root, its key hash remembered", async () => {
@@ -189,4 +191,18 @@ test("a replayed request and a rotated-away token are refused", async () => {
   const fresh = await w.ask({ token: rotated.worker, description });
   assert.equal(fresh.ok, true, fresh.error);
   await next.stop();
+});
+
+test("a manager that could not be added to Raft is told to retry and leaves no Node", async () => {
+  const w = world();
+  await w.service.start();
+  w.failLearner.on = true;
+  const r = await w.ask({
+    token: w.tokens.manager,
+    description,
+    manager: { raftAddr: "127.0.0.1:5000", brokerAddr: "127.0.0.1:5001" },
+  });
+  assert.deepEqual([r.ok, r.retry], [false, true]);
+  assert.equal(w.store.view((tx) => tx.find("nodes")).length, 0);
+  await w.service.stop();
 });

@@ -175,7 +175,17 @@ export class JoinService {
     };
     if (raftId === undefined || !req.manager) return base;
     const addr = hostPort(req.manager.raftAddr);
-    await d.addLearner(raftId, addr);
+    try {
+      await d.addLearner(raftId, addr);
+    } catch (err) {
+      // Not a member after all: drop its Node so a retry (a new key, a new id) leaves no orphan.
+      await d.writer
+        .update((tx) => {
+          if (tx.get("nodes", nodeId)) tx.delete("nodes", nodeId);
+        })
+        .catch(() => {});
+      throw err;
+    }
     const members = d.members().filter((m) => m.raftId !== raftId);
     return { ...base, raftId, members: [...members, { raftId, ...addr }] };
   }
