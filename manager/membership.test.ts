@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { nextMembershipStep } from "./membership.ts";
+import { nextMembershipStep, reachabilityChanges } from "./membership.ts";
 
 const node = (id: string, raftId: number, role: string, state = "ready") => ({
   id,
@@ -61,4 +61,42 @@ test("a removed manager's status is cleared; founders not yet registered are lef
   );
   const founders = { conf: { voters: [1, 2, 3], learners: [] }, lastIndex: 3 };
   assert.equal(nextMembershipStep([node("a", 1, "manager")], founders, 1), undefined);
+});
+
+test("stored reachability follows the leader's Raft progress; non-members are left alone", () => {
+  const conf = { voters: [1, 2, 3], learners: [4] };
+  const withReach = (id: string, raftId: number, reachability: string) => ({
+    id,
+    managerStatus: { raftId: String(raftId), reachability },
+  });
+  const nodes = [
+    withReach("a", 1, "unknown"),
+    withReach("b", 2, "reachable"),
+    withReach("c", 3, "unreachable"),
+    withReach("d", 4, "reachable"),
+    withReach("e", 5, "reachable"),
+    { id: "w" },
+  ];
+  const s = {
+    conf,
+    lastIndex: 9,
+    progress: progress([
+      [2, 9, false],
+      [3, 9, true],
+      [4, 9, true],
+    ]),
+  };
+  assert.deepEqual(reachabilityChanges(nodes, s, 1), [
+    { nodeId: "a", reachability: "reachable" },
+    { nodeId: "b", reachability: "unreachable" },
+    { nodeId: "c", reachability: "reachable" },
+  ]);
+  const settled = nodes.map((n) =>
+    n.managerStatus && ["a", "c"].includes(n.id)
+      ? { ...n, managerStatus: { ...n.managerStatus, reachability: "reachable" } }
+      : n.id === "b"
+        ? { ...n, managerStatus: { ...n.managerStatus!, reachability: "unreachable" } }
+        : n,
+  );
+  assert.deepEqual(reachabilityChanges(settled, s, 1), []);
 });

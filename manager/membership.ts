@@ -5,6 +5,9 @@
 //    that would leave the remaining voters without a quorum of live members; its node then
 //    loses its managerStatus.
 //  - the leader demoted itself hands leadership over first.
+//  - each manager's `reachability` in the store follows the leader's view of its Raft progress
+//    (so `fleet node ls` shows a dead manager as unreachable, and a demotion that would lose
+//    quorum can be refused by any manager's API).
 // One change at a time (Raft's rule); re-checked on every store change and every second.
 
 import type { ConfChange, ConfState } from "../core/raft/types.ts";
@@ -86,6 +89,29 @@ export function nextMembershipStep(
   return undefined;
 }
 
+/** Managers whose stored reachability differs from what the leader's Raft progress says. */
+export function reachabilityChanges(
+  nodes: readonly { id: string; managerStatus?: { raftId: string; reachability: string } }[],
+  s: ReturnType<MembershipDeps["status"]>,
+  self: number,
+): { nodeId: string; reachability: "reachable" | "unreachable" }[] {
+  const members = new Set([...s.conf.voters, ...s.conf.learners]);
+  const out: { nodeId: string; reachability: "reachable" | "unreachable" }[] = [];
+  for (const n of nodes) {
+    const ms = n.managerStatus;
+    if (!ms) continue;
+    const raftId = Number(ms.raftId);
+    if (!members.has(raftId)) continue;
+    const up = raftId === self || s.progress?.get(raftId)?.recentActive === true;
+    const reachability = up ? "reachable" : "unreachable";
+    if (ms.reachability !== reachability) out.push({ nodeId: n.id, reachability });
+  }
+  return out;
+}
+
+/** A new leader's view of its peers is empty until they answer: judge none before this. */
+const REACHABILITY_SETTLE_MS = 3_000;
+
 export class MembershipReconciler {
   readonly #d: MembershipDeps;
   readonly #watch: ReturnType<Store["watch"]>;
@@ -93,6 +119,7 @@ export class MembershipReconciler {
   #busy = false;
   #stopped = false;
   #refused = new Set<number>();
+  readonly #since = Date.now();
 
   constructor(d: MembershipDeps) {
     this.#d = d;
@@ -115,6 +142,7 @@ export class MembershipReconciler {
     try {
       const d = this.#d;
       const nodes = d.store.view((tx) => tx.find("nodes"));
+      if (Date.now() - this.#since >= REACHABILITY_SETTLE_MS) await this.#reachability(nodes);
       const step = nextMembershipStep(nodes, d.status(), d.selfRaftId);
       if (!step) return;
       if (step.kind === "refuse") {
@@ -146,6 +174,20 @@ export class MembershipReconciler {
     } finally {
       this.#busy = false;
     }
+  }
+
+  async #reachability(nodes: Parameters<typeof reachabilityChanges>[0]): Promise<void> {
+    const changes = reachabilityChanges(nodes, this.#d.status(), this.#d.selfRaftId);
+    if (changes.length === 0) return;
+    await this.#d.writer.update((tx) => {
+      for (const c of changes) {
+        const n = tx.get("nodes", c.nodeId);
+        if (!n?.managerStatus) continue;
+        const managerStatus = { ...n.managerStatus, reachability: c.reachability };
+        tx.update("nodes", { ...n, managerStatus, updatedAt: Date.now() });
+      }
+    });
+    for (const c of changes) this.#d.log.info("manager reachability", { ...c });
   }
 
   stop(): void {

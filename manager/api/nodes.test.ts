@@ -117,3 +117,29 @@ test("two managers: one may be demoted", async () => {
   });
   assert.equal(r.status, 200);
 });
+
+test("node demote: refused when the other managers would lack a quorum of reachable ones", async () => {
+  const { api, store } = setup();
+  const add = (id: string, raftId: string, reachability: "reachable" | "unreachable") =>
+    store.update((tx) => {
+      const n = managerNode(id, `manager-${id}`);
+      tx.create("nodes", { ...n, managerStatus: { ...n.managerStatus!, raftId, reachability } });
+    });
+  add("m2", "2", "reachable");
+  add("m3", "3", "unreachable");
+  const demote = async (ref: string) => {
+    const m = (await call(api, "GET", `/v1/nodes/${ref}`)).body;
+    return call(api, "POST", `/v1/nodes/${ref}/update?version=${m.version}`, {
+      ...m.spec,
+      role: "worker",
+    });
+  };
+  // m1 and m2 reachable, m3 down: demoting m2 leaves m1 alone of {m1, m3}.
+  const refused = await demote("m2");
+  assert.equal(refused.status, 409);
+  assert.match(refused.body.error.message, /1 of 2 managers reachable, not a quorum/);
+  assert.equal(store.view((tx) => tx.get("nodes", "m2"))!.spec.role, "manager");
+  // Demoting the unreachable one leaves {m1, m2}, both reachable.
+  assert.equal((await demote("m3")).status, 200);
+  assert.equal(store.view((tx) => tx.get("nodes", "m3"))!.spec.role, "worker");
+});

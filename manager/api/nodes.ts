@@ -87,6 +87,19 @@ async function update(c: Call): Promise<ApiResponse> {
           "cluster without managers (promote another node first)",
       );
     }
+    if (cur.spec.role === "manager" && spec.role === "worker") {
+      // The leader removes a demoted manager from Raft only if the rest keep a quorum of
+      // reachable members (manager/membership.ts); refuse here so the operator hears it now.
+      const rest = tx.find("nodes", by.role("manager")).filter((n) => n.id !== cur.id);
+      const live = rest.filter((n) => n.managerStatus?.reachability !== "unreachable").length;
+      if (live < Math.floor(rest.length / 2) + 1) {
+        throw new ApiError(
+          "failed_precondition",
+          `demoting ${cur.description.hostname} would leave ${live} of ${rest.length} ` +
+            "managers reachable, not a quorum: bring the unreachable managers back first",
+        );
+      }
+    }
     tx.update("nodes", { ...cur, version, spec, updatedAt: now });
     return cur;
   });
