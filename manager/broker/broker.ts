@@ -125,6 +125,10 @@ export class Broker {
       maxInflightInbound: limits.brokerInboundInflightMax,
       queueLimit: limits.brokerPreConnectPacketsMax,
       maxClientsIdLength: limits.brokerClientIdLengthMax,
+      // aedes' emitter queues publishes past `concurrency` (default 100) and drains that queue
+      // recursively; a backlog of thousands overflowed the stack and killed the manager
+      // (backlog.test.ts). In flight or queued, the messages cost the same memory.
+      concurrency: 1_000_000,
     });
     const broker = new Broker(aedes, id, opts);
     broker.#wire();
