@@ -345,7 +345,7 @@ export class ManagerDaemon {
           // certificate; else through its embedded broker.
           brokerUrl:
             this.config.broker ?? `${this.#sec ? "mqtts" : "mqtt"}://127.0.0.1:${this.broker.port}`,
-          ...(this.#sec ? { brokerMqtt: { ...meshTls(this.#sec)() } } : {}),
+          ...(this.#sec ? { brokerMqtt: meshTls(this.#sec) } : {}),
           clusterId: this.identity.clusterId,
           managerId: this.identity.nodeId,
           log: this.log.child("leader"),

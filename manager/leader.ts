@@ -25,7 +25,8 @@ export interface LeaderDeps {
   settled(): Promise<void>;
   brokerUrl: string;
   /** TLS material and the like for the leader's own broker connection. */
-  brokerMqtt?: IClientOptions;
+  /** MQTT.js options for the leader's broker sessions, read at every (re)connect. */
+  brokerMqtt?: () => IClientOptions;
   clusterId: string;
   managerId: string;
   log: Logger;
@@ -118,7 +119,7 @@ async function connectBus(deps: LeaderDeps): Promise<MqttBus> {
       return await MqttBus.connect({
         url: deps.brokerUrl,
         clientId: `fleet-dispatcher-${deps.managerId}`,
-        ...(deps.brokerMqtt ? { mqtt: deps.brokerMqtt } : {}),
+        ...(deps.brokerMqtt ? { refresh: deps.brokerMqtt } : {}),
       });
     } catch (err) {
       if (i >= BUS_CONNECT_ATTEMPTS) throw err;

@@ -69,7 +69,7 @@ test("stored reachability follows the leader's Raft progress; non-members are le
     id,
     managerStatus: { raftId: String(raftId), reachability },
   });
-  const nodes = [
+  const nodes: { id: string; managerStatus?: { raftId: string; reachability: string } }[] = [
     withReach("a", 1, "unknown"),
     withReach("b", 2, "reachable"),
     withReach("c", 3, "unreachable"),

@@ -21,6 +21,8 @@ export interface MqttBusOptions {
   clientId?: string;
   /** Extra MQTT.js options (TLS material, credentials). Copied, never mutated. */
   mqtt?: IClientOptions;
+  /** Options read again before every reconnect (a renewed certificate and key). */
+  refresh?: () => IClientOptions;
   connectTimeoutMs?: number;
   /** Called when a handler throws; the message is dropped, the client keeps running. */
   onHandlerError?: (err: unknown, topic: string) => void;
@@ -33,6 +35,7 @@ function clientOptions(opts: MqttBusOptions, suffix: string): IClientOptions {
     reconnectPeriod: 1000,
     connectTimeout: opts.connectTimeoutMs ?? 10_000,
     ...(opts.mqtt ?? {}),
+    ...(opts.refresh?.() ?? {}),
   };
   if (opts.clientId !== undefined) options.clientId = `${opts.clientId}-${suffix}`;
   return options;
@@ -62,6 +65,9 @@ export class MqttBus implements Bus {
     for (const c of [rx, tx]) {
       noDelay(c);
       c.on("connect", () => noDelay(c));
+      // MQTT.js builds each reconnect's socket from client.options, after this event.
+      const refresh = opts.refresh;
+      if (refresh) c.on("reconnect", () => Object.assign(c.options, refresh()));
     }
   }
 
