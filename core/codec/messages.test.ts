@@ -206,3 +206,18 @@ test("property: arbitrary plain data round-trips through storeActions", () => {
     { numRuns: 500 },
   );
 });
+
+test("an envelope whose version or type is a big integer is a CodecError, not a throw", () => {
+  // {"v": -2^64} as CBOR: a 64-bit negative integer decodes to a BigInt.
+  const bytes = Uint8Array.from([
+    0xa1, 0x61, 0x76, 0x3b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+  ]);
+  const r = decodeMessage(bytes);
+  assert.equal(r.ok, false);
+  if (!r.ok) {
+    assert.equal(r.error.code, "bad_version");
+    assert.match(r.error.message, /-18446744073709551616n/);
+  }
+  const t = checkMessage({ v: 1, type: 10n ** 30n });
+  assert.equal(t?.code, "unknown_type");
+});

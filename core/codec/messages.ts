@@ -259,6 +259,15 @@ export type Decoded<T extends MessageType = MessageType> =
   | { ok: true; message: Message<T> }
   | { ok: false; error: CodecError };
 
+/** A short description of any decoded value for an error message (JSON would throw on a
+ * BigInt, which CBOR decodes from large integers, and could be huge). */
+function describeValue(v: unknown): string {
+  if (typeof v === "string") return JSON.stringify(v.length > 64 ? `${v.slice(0, 64)}…` : v);
+  if (typeof v === "bigint") return `${v}n`;
+  if (v === null || typeof v !== "object") return String(v);
+  return Array.isArray(v) ? "an array" : "a map";
+}
+
 /** Checks an already-decoded value against its envelope and shape; undefined when valid. */
 export function checkMessage(value: unknown, expected?: MessageType): CodecError | undefined {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
@@ -266,10 +275,10 @@ export function checkMessage(value: unknown, expected?: MessageType): CodecError
   }
   const { v, type, ...body } = value as Record<string, unknown>;
   if (v !== CODEC_VERSION) {
-    return new CodecError("bad_version", `unsupported envelope version ${JSON.stringify(v)}`);
+    return new CodecError("bad_version", `unsupported envelope version ${describeValue(v)}`);
   }
   if (typeof type !== "string" || !Object.hasOwn(schemas, type)) {
-    return new CodecError("unknown_type", `unknown message type ${JSON.stringify(type)}`);
+    return new CodecError("unknown_type", `unknown message type ${describeValue(type)}`);
   }
   if (expected !== undefined && type !== expected) {
     return new CodecError("wrong_type", `expected a ${expected} message, got ${type}`);
