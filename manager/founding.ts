@@ -10,9 +10,9 @@ import { randomBytes } from "node:crypto";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { generateKeyPair, keySeedBytes, privateKeyToPem } from "../core/crypto/keys.ts";
-import { parseJoinToken, tokenSecretHash } from "../core/crypto/token.ts";
 import type { Cluster } from "../core/model/types.ts";
 import { CertificateAuthority } from "./ca/ca.ts";
+import { clusterCAFields } from "./ca/lifecycle.ts";
 import type { ManagerConfig } from "./config.ts";
 import { readJson, writeFileAtomic } from "./files.ts";
 import { type Identity, newRaftId, saveCerts, saveIdentity } from "./identity.ts";
@@ -39,19 +39,7 @@ export async function foundCluster(c: ManagerConfig): Promise<Identity> {
   const { ca, tokens } = CertificateAuthority.create({ clusterId, curve: c.caCurve });
   const key = generateKeyPair(c.caCurve, random(keySeedBytes(c.caCurve)));
   const issued = ca.issue(nodeId, "manager", key.publicKey, altNamesFor(c.advertiseAddr));
-  const pending: PendingCA = {
-    rootCA: {
-      certPem: ca.root.certPem,
-      keyPem: privateKeyToPem(ca.root.key),
-      keyEncrypted: false,
-      digest: ca.root.digest,
-    },
-    joinTokens: {
-      worker: tokenSecretHash(parseJoinToken(tokens.worker).secret),
-      manager: tokenSecretHash(parseJoinToken(tokens.manager).secret),
-    },
-    joinTokenStrings: tokens,
-  };
+  const pending: PendingCA = clusterCAFields(ca, tokens);
   await writeFileAtomic(pendingPath(c.dataDir), JSON.stringify(pending), 0o600);
   await saveCerts(c.dataDir, {
     caPem: ca.root.certPem,

@@ -3,26 +3,19 @@ import { test } from "node:test";
 import { toHex } from "../../core/crypto/bytes.ts";
 import { parseCertificate } from "../../core/crypto/cert-read.ts";
 import { readCrl } from "../../core/crypto/crl.ts";
-import { privateKeyToPem } from "../../core/crypto/keys.ts";
 import { testKey } from "../../core/crypto/testing.ts";
 import { CertificateAuthority } from "../ca/ca.ts";
 import { isSealed } from "../ca/keystore.ts";
-import { CaKeeper } from "../ca/lifecycle.ts";
+import { CaKeeper, clusterCAFields } from "../ca/lifecycle.ts";
 import { ApiServer } from "./server.ts";
 import { call, testWorld } from "./testing.ts";
 
 function world() {
   const w = testWorld();
-  const { ca } = CertificateAuthority.create({ clusterId: "c1" });
+  const { ca, tokens } = CertificateAuthority.create({ clusterId: "c1" });
   w.store.update((tx) => {
     const c = tx.get("clusters", "c1")!;
-    const rootCA = {
-      certPem: ca.root.certPem,
-      keyPem: privateKeyToPem(ca.root.key),
-      keyEncrypted: false,
-      digest: ca.root.digest,
-    };
-    tx.update("clusters", { ...c, rootCA, joinTokens: ca.joinTokenHashes });
+    tx.update("clusters", { ...c, ...clusterCAFields(ca, tokens) });
     const w1 = tx.get("nodes", "w1")!;
     tx.update("nodes", { ...w1, certificate: { serial: "0badc0de", notAfter: 2e12 } });
   });

@@ -10,12 +10,29 @@
 
 import { CryptoError } from "../../core/crypto/errors.ts";
 import { loadRootCA } from "../../core/crypto/identity.ts";
-import { privateKeyFromPem } from "../../core/crypto/keys.ts";
+import { privateKeyFromPem, privateKeyToPem } from "../../core/crypto/keys.ts";
 import type { Cluster, Node } from "../../core/model/types.ts";
 import type { WriteTx } from "../../core/store/tx.ts";
 import { CertificateAuthority } from "./ca.ts";
 import { generateUnlockKey, isSealed, openCAKey, sealCAKey } from "./keystore.ts";
 import { RevocationList } from "./revocation.ts";
+
+/** The cluster object's CA fields for a new CA (root key not sealed) and its join tokens. */
+export function clusterCAFields(
+  ca: CertificateAuthority,
+  tokens: { worker: string; manager: string },
+): Required<Pick<Cluster, "rootCA" | "joinTokens" | "joinTokenStrings">> {
+  return {
+    rootCA: {
+      certPem: ca.root.certPem,
+      keyPem: privateKeyToPem(ca.root.key),
+      keyEncrypted: false,
+      digest: ca.root.digest,
+    },
+    joinTokens: ca.joinTokenHashes,
+    joinTokenStrings: tokens,
+  };
+}
 
 export class CaLocked extends Error {
   constructor() {

@@ -7,9 +7,9 @@ import { randomBytes } from "node:crypto";
 import { test } from "node:test";
 import { decodeMessage, encodeMessage, type MessageBodies } from "../../core/codec/messages.ts";
 import { isSignedBy, parseCertificate } from "../../core/crypto/cert-read.ts";
-import { generateKeyPair, privateKeyToPem } from "../../core/crypto/keys.ts";
+import { generateKeyPair } from "../../core/crypto/keys.ts";
 import { signJoinRequest } from "../../core/crypto/proof.ts";
-import { parseJoinToken, tokenSecretHash } from "../../core/crypto/token.ts";
+import { parseJoinToken } from "../../core/crypto/token.ts";
 import { defaultClusterSpec } from "../../core/model/defaults.ts";
 import { Store } from "../../core/store/store.ts";
 import { LocalWriter } from "../../core/store/writer.ts";
@@ -18,6 +18,7 @@ import { StoreTokenSource } from "../api/tokens.ts";
 import { MemoryBroker } from "../dispatcher/bus.ts";
 import { createLogger } from "../log.ts";
 import { CertificateAuthority } from "./ca.ts";
+import { clusterCAFields } from "./lifecycle.ts";
 import { JoinService } from "./service.ts";
 
 const description = {
@@ -38,17 +39,7 @@ function world(clusterId = "c1") {
       createdAt: 1,
       updatedAt: 1,
       spec: { ...defaultClusterSpec },
-      rootCA: {
-        certPem: ca.root.certPem,
-        keyPem: privateKeyToPem(ca.root.key),
-        keyEncrypted: false,
-        digest: ca.root.digest,
-      },
-      joinTokens: {
-        worker: tokenSecretHash(parseJoinToken(tokens.worker).secret),
-        manager: tokenSecretHash(parseJoinToken(tokens.manager).secret),
-      },
-      joinTokenStrings: tokens,
+      ...clusterCAFields(ca, tokens),
     }),
   );
   const broker = new MemoryBroker();

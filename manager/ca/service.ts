@@ -8,8 +8,6 @@
 import { createHash } from "node:crypto";
 import { decodeMessage, encodeMessage, type MessageBodies } from "../../core/codec/messages.ts";
 import { CryptoError } from "../../core/crypto/errors.ts";
-import { loadRootCA } from "../../core/crypto/identity.ts";
-import { privateKeyFromPem } from "../../core/crypto/keys.ts";
 import { verifyJoinProof } from "../../core/crypto/proof.ts";
 import { matchJoinToken } from "../../core/crypto/token.ts";
 import { limits } from "../../core/limits.ts";
@@ -19,8 +17,8 @@ import type { StoreWriter } from "../../core/store/writer.ts";
 import { isTopicId, type Topics, topics } from "../../core/topics.ts";
 import type { Bus, Subscription } from "../dispatcher/bus.ts";
 import type { Logger } from "../log.ts";
-import { type AltNames, CertificateAuthority } from "./ca.ts";
-import { RevocationList } from "./revocation.ts";
+import type { AltNames, CertificateAuthority } from "./ca.ts";
+import { CaKeeper } from "./lifecycle.ts";
 
 export interface JoinMember {
   raftId: number;
@@ -42,7 +40,8 @@ export interface JoinServiceDeps {
   now?: () => number;
   /** --insecure only: also answer on this cluster level (a plain-MQTT joiner knows no id). */
   insecureLevel?: string;
-  /** The CA as the manager holds it (unsealed after `fleet unlock`); else the store's. */
+  /** The CA as the manager holds it (unsealed after `fleet unlock`); else the store's (a
+   * sealed key then refuses joins as locked). */
   ca?: () => CertificateAuthority | undefined;
   log: Logger;
 }
@@ -58,11 +57,12 @@ export class JoinService {
   #subs: Subscription[] = [];
   #queue: Promise<void> = Promise.resolve();
   #queued = 0;
-  #ca: { key: string; ca: CertificateAuthority } | undefined;
+  readonly #keeper: CaKeeper;
   #stopped = false;
 
   constructor(d: JoinServiceDeps) {
     this.#d = d;
+    this.#keeper = new CaKeeper(d.clusterId);
   }
 
   async start(): Promise<void> {
@@ -190,29 +190,15 @@ export class JoinService {
     return { ...base, raftId, members: [...members, { raftId, ...addr }] };
   }
 
-  /** The CA built from the cluster object, cached while the object's CA fields are unchanged. */
+  /** The CA the manager holds (unsealed after `fleet unlock`), else the store's as a keeper
+   * of this service loads it. */
   #caFor(cluster: Cluster | undefined): CertificateAuthority {
     const root = cluster?.rootCA;
     if (!cluster || !root || !cluster.joinTokens)
       throw new JoinRefused("this cluster has no certificate authority (started with --insecure?)");
-    if (this.#d.ca) {
-      const held = this.#d.ca();
-      if (held) return held;
-    }
-    if (root.keyEncrypted) throw new JoinRefused("the cluster's CA is locked: run `fleet unlock`");
-    const key = JSON.stringify([root.digest, cluster.joinTokens, cluster.revocations ?? null]);
-    if (this.#ca?.key === key) return this.#ca.ca;
-    const ca = new CertificateAuthority({
-      clusterId: this.#d.clusterId,
-      root: loadRootCA(root.certPem, privateKeyFromPem(root.keyPem)),
-      joinTokenHashes: cluster.joinTokens,
-      revocations: RevocationList.fromJSON(
-        cluster.revocations ?? { serials: [], removedNodes: [] },
-      ),
-      nodeCertExpiryMs: cluster.spec.nodeCertExpiryMs,
-    });
-    this.#ca = { key, ca };
-    return ca;
+    const ca = this.#d.ca ? this.#d.ca() : this.#keeper.ca(cluster);
+    if (ca) return ca;
+    throw new JoinRefused("the cluster's CA is locked: run `fleet unlock`");
   }
 
   #brokers(): string[] {

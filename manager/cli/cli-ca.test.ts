@@ -4,26 +4,20 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { parseCertificate } from "../../core/crypto/cert-read.ts";
-import { privateKeyFromPem, privateKeyToPem } from "../../core/crypto/keys.ts";
+import { privateKeyFromPem } from "../../core/crypto/keys.ts";
 import { ApiServer } from "../api/server.ts";
 import { testWorld } from "../api/testing.ts";
 import { CertificateAuthority } from "../ca/ca.ts";
-import { CaKeeper } from "../ca/lifecycle.ts";
+import { CaKeeper, clusterCAFields } from "../ca/lifecycle.ts";
 import { fleet } from "./testing.ts";
 
 test("fleet ca issue-admin, broker-config mosquitto, autolock, unlock-key, unlock", async () => {
   const w = testWorld();
   w.ctx.now = () => Date.now();
-  const { ca } = CertificateAuthority.create({ clusterId: "c1" });
+  const { ca, tokens } = CertificateAuthority.create({ clusterId: "c1" });
   w.store.update((tx) => {
     const c = tx.get("clusters", "c1")!;
-    const rootCA = {
-      certPem: ca.root.certPem,
-      keyPem: privateKeyToPem(ca.root.key),
-      keyEncrypted: false,
-      digest: ca.root.digest,
-    };
-    tx.update("clusters", { ...c, rootCA, joinTokens: ca.joinTokenHashes });
+    tx.update("clusters", { ...c, ...clusterCAFields(ca, tokens) });
   });
   const dir = mkdtempSync(join(tmpdir(), "fleet-cli-ca-"));
   const socket = join(dir, "fleet.sock");
