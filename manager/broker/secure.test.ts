@@ -9,7 +9,7 @@ import { connect as tlsConnect } from "node:tls";
 import mqtt, { type MqttClient } from "mqtt";
 import { caDigest } from "../../core/crypto/identity.ts";
 import { DAY_MS } from "../../core/crypto/testing.ts";
-import { presentedChain } from "../ca/tls.ts";
+import { presentedChain } from "../../edge-agent/join/pinned.ts";
 import { brokerSecurity, dropRevoked, type NodeTls } from "../secure.ts";
 import { TEST_JOIN_TOKEN, TestCluster } from "../secure-testing.ts";
 import { Broker, type Message } from "./broker.ts";

@@ -6,14 +6,9 @@ import { connect, createServer, type TLSSocket } from "node:tls";
 import { privateKeyToPem } from "../../core/crypto/keys.ts";
 import { DAY_MS, testKey } from "../../core/crypto/testing.ts";
 import { parseJoinToken, verifyPinnedChain } from "../../core/crypto/token.ts";
+import { presentedChain } from "../../edge-agent/join/pinned.ts";
 import { CertificateAuthority } from "./ca.ts";
-import {
-  mtlsClientOptions,
-  mtlsServerOptions,
-  peerIdentity,
-  presentedChain,
-  type TlsMaterial,
-} from "./tls.ts";
+import { mtlsClientOptions, mtlsServerOptions, peerIdentity, type TlsMaterial } from "./tls.ts";
 
 type Curve = "ed25519" | "p256";
 

@@ -54,18 +54,3 @@ export function peerIdentity(
   if (!peer?.raw) throw new CryptoError("bad-certificate", "peer presented no certificate");
   return verify(new Uint8Array(peer.raw));
 }
-
-/**
- * The certificates a TLS peer presented, leaf first, as DER (node:tls links them through
- * `issuerCertificate`; the walk stops at a self-signed one and is bounded).
- */
-export function presentedChain(socket: TLSSocket): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  let c = socket.getPeerCertificate(true);
-  for (let i = 0; i < 8 && c?.raw; i++) {
-    out.push(new Uint8Array(c.raw));
-    if (!c.issuerCertificate || c.issuerCertificate === c) break;
-    c = c.issuerCertificate;
-  }
-  return out;
-}
