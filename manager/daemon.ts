@@ -291,24 +291,25 @@ export class ManagerDaemon {
       }
     };
     sync();
-    // A store replaced by a Raft snapshot (a joining manager catching up) emits no per-object
-    // events: a slow re-sync covers it.
-    this.#peerTimer = setInterval(() => {
-      sync();
-      this.#checkRemoved();
-    }, 2000);
+    this.#peerTimer = setInterval(() => this.#checkRemoved(), 2000);
     // Only manager nodes matter here: agents' status writes must not cost a scan each.
     const isManager = (o: unknown) => (o as Node | undefined)?.managerStatus !== undefined;
-    this.#peerWatch = this.store.watch({
-      tables: ["nodes"],
-      where: (e) =>
-        e.kind !== "commit" && (isManager(e.object) || (e.kind === "update" && isManager(e.old))),
-    });
     void (async () => {
-      for await (const _ of this.#peerWatch!) {
-        if (this.#stopped) return;
-        this.#peerWatch!.drain();
-        sync();
+      // A store replaced by a Raft snapshot (a joining manager catching up) closes its watches
+      // instead of emitting per-object events: sync again and watch anew.
+      while (!this.#stopped) {
+        this.#peerWatch = this.store.watch({
+          tables: ["nodes"],
+          where: (e) =>
+            e.kind !== "commit" &&
+            (isManager(e.object) || (e.kind === "update" && isManager(e.old))),
+        });
+        for await (const _ of this.#peerWatch) {
+          if (this.#stopped) return;
+          this.#peerWatch.drain();
+          sync();
+        }
+        if (!this.#stopped) sync();
       }
     })();
   }
