@@ -22,8 +22,10 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 function shell(t: TestContext, name: "bash" | "zsh"): boolean {
   if (spawnSync(name, ["--version"]).status === 0) return true;
   // CI installs both (.ci/run); elsewhere a missing shell skips its test.
-  if (process.env.CI === "true") assert.fail(`${name} is not installed`);
-  t.skip(`${name} is not installed`);
+  const msg = `${name} is not installed (apt-get install -y ${name}; bash .ci/run does it)`;
+  if (process.env.CI === "true") assert.fail(msg);
+  console.warn(`\n*** ${t.name}: SKIPPED: ${msg} ***\n`);
+  t.skip(msg);
   return false;
 }
 
