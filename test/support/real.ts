@@ -4,11 +4,12 @@
 
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, Socket } from "node:net";
+import { Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { ensureBusyboxImage } from "../../scripts/busybox-image.mjs";
+import { freePort } from "../../scripts/free-port.mjs";
 
 export type Part = "docker" | "mosquitto" | "busybox";
 
@@ -63,18 +64,8 @@ export function need(t: TestContext, ...parts: Part[]): boolean {
   return false;
 }
 
-/** A free TCP port on 127.0.0.1 (the OS picks; there is a small race, as always). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+/** A free TCP port on 127.0.0.1, drawn outside the ephemeral range (see scripts/free-port.mjs). */
+export { freePort };
 
 /** Builds the busybox test image with `docker import` (no registry is reachable). Idempotent. */
 export function ensureTestImage(): string {
