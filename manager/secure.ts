@@ -20,6 +20,7 @@ import type { ApiTls } from "./api/http.ts";
 import type { Broker } from "./broker/broker.ts";
 import { CertAuthorizer, type CertIdentity } from "./broker/cert-authorizer.ts";
 import { isLoopback, type ListenerTls } from "./broker/listener.ts";
+import { reenrolVerifier } from "./broker/reenrol.ts";
 import type { TlsMaterial } from "./ca/tls.ts";
 import type { Logger } from "./log.ts";
 import { type SocketFactory, tlsSockets } from "./raft/sockets.ts";
@@ -43,6 +44,11 @@ export interface SecurityDeps {
   log: Logger;
   /** Clock for validity checks; Date.now when absent (tests inject). */
   now?: () => number;
+  /**
+   * How long after expiry a node's certificate still admits it to re-enrol (a restricted broker
+   * session: its csr and cert topics only); limits.reenrolWindowMsDefault when absent.
+   */
+  reenrolWindowMs?: () => number;
 }
 
 /** Who a checked certificate names. */
@@ -103,14 +109,26 @@ export interface BrokerSecurity {
   authorizer: CertAuthorizer;
 }
 
-/** The broker's TLS listener option and certificate authorizer. */
+/**
+ * The broker's TLS listener option and certificate authorizer. A node certificate expired less
+ * than the re-enrolment window ago admits a session restricted to re-enrolment
+ * (broker/reenrol.ts); every other refusal of peerVerifier stands.
+ */
 export function brokerSecurity(d: SecurityDeps): BrokerSecurity {
   const log = d.log.child("broker-auth");
   const authorizer = new CertAuthorizer({
     clusterId: d.clusterId,
     verify: peerVerifier(d),
+    reenrol: reenrolVerifier({
+      rootPem: () => d.tls().caPem,
+      isRevoked: (serial) => d.isRevoked(serial),
+      ...(d.isNodeRemoved ? { isNodeRemoved: (id: string) => d.isNodeRemoved!(id) } : {}),
+      ...(d.reenrolWindowMs ? { windowMs: d.reenrolWindowMs } : {}),
+      ...(d.now ? { now: d.now } : {}),
+    }),
     joinTokenRole: (token) => d.joinTokenRole(token),
     refused: (what, fields) => log.warn(what, fields),
+    admitted: (what, fields) => log.info(what, fields),
   });
   const tls: ListenerTls = {
     material: d.tls,

@@ -5,10 +5,15 @@
 import { isTopicId, TOPIC_ROOT } from "../topics.ts";
 import type { Role } from "./identity.ts";
 
-/** A client authenticated by a certificate, or a join session (token-restricted, no cert). */
+/**
+ * A client authenticated by a certificate, a join session (token-restricted, no cert), or a
+ * node re-enrolling with a certificate expired less than the re-enrolment window ago (it may
+ * only ask for a new certificate: its csr and cert topics, nothing else).
+ */
 export type Principal =
   | { kind: "node"; clusterId: string; nodeId: string; role: Role }
-  | { kind: "join"; clusterId: string; requestId: string };
+  | { kind: "join"; clusterId: string; requestId: string }
+  | { kind: "reenrol"; clusterId: string; nodeId: string };
 
 export type Access = "publish" | "subscribe";
 
@@ -25,6 +30,8 @@ export function grants(p: Principal): Record<Access, string[]> {
       publish: [`${root}/join/${p.requestId}/req`],
       subscribe: [`${root}/join/${p.requestId}/resp`],
     };
+  if (p.kind === "reenrol")
+    return { publish: [`${root}/n/${p.nodeId}/csr`], subscribe: [`${root}/n/${p.nodeId}/cert`] };
   if (p.role === "manager") return { publish: [`${root}/#`], subscribe: [`${root}/#`] };
   if (p.role === "admin")
     return { publish: [], subscribe: [`${root}/events/#`, `${root}/state/#`] };
@@ -75,7 +82,8 @@ function topicWellFormed(topic: string, access: Access): string | undefined {
 }
 
 function describe(p: Principal): string {
-  return p.kind === "join" ? `join session ${p.requestId}` : `${p.role} ${p.nodeId}`;
+  if (p.kind === "join") return `join session ${p.requestId}`;
+  return p.kind === "reenrol" ? `re-enrolling ${p.nodeId}` : `${p.role} ${p.nodeId}`;
 }
 
 /** Decides one publish or subscribe; the reason is for the broker's refusal log. */

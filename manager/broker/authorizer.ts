@@ -21,7 +21,9 @@ export interface ConnectInfo {
   peerCertificate?: PeerCert;
 }
 
-export type Role = "node" | "manager" | "operator" | "joining" | "anonymous";
+/** `reenrolling`: a node whose certificate expired within the re-enrolment window; it may only
+ * ask for a new certificate (core/crypto/acl.ts, principal kind "reenrol"). */
+export type Role = "node" | "manager" | "operator" | "joining" | "reenrolling" | "anonymous";
 
 /** Who a session is, as the authorizer decided at CONNECT. */
 export interface Identity {

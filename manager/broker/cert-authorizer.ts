@@ -2,16 +2,20 @@
 // says (CN node id, OU role, O cluster id), checked against the cluster root, its validity and
 // the revocation list; a client without one may only be a joining session (username
 // `fleet-join`, the join token as password, the join request id as client id) limited to its
-// join topics. Everything else is refused, and every refusal is logged with its reason. What a
-// session may publish and subscribe to is core/crypto/acl.ts's decision.
+// join topics. A certificate expired less than the re-enrolment window ago admits a restricted
+// session (reenrol.ts): its own csr and cert topics only, so no hello, heartbeat or status of it
+// ever reaches the dispatcher. Everything else is refused, and every refusal is logged with its
+// reason. What a session may publish and subscribe to is core/crypto/acl.ts's decision.
 
 import { authorize, type Principal } from "../../core/crypto/acl.ts";
+import { CryptoError } from "../../core/crypto/errors.ts";
 import type { Role as CertRole } from "../../core/crypto/identity.ts";
 import type { JoinRole } from "../../core/crypto/token.ts";
 import { isTopicId } from "../../core/topics.ts";
 import type { PeerCert } from "../tls-server.ts";
 import type { Authorizer, ConnectInfo, Identity, Role } from "./authorizer.ts";
 import { MESH_CLIENT_PREFIX } from "./identify.ts";
+import type { ReenrolIdentity } from "./reenrol.ts";
 
 /** Username of a joining session; its password is the join token. */
 export const JOIN_USERNAME = "fleet-join";
@@ -38,6 +42,13 @@ export interface CertAuthorizerOptions {
   joinTokenRole(token: string): JoinRole | undefined;
   /** A refused connection, publish or subscribe, with why. */
   refused(what: string, fields: Record<string, unknown>): void;
+  /**
+   * Checks a certificate `verify` refused as expired (reenrol.ts reenrolVerifier): its identity
+   * when it may re-enrol, or throws to refuse. Absent: expired certificates are refused.
+   */
+  reenrol?(cert: PeerCert): ReenrolIdentity;
+  /** A session admitted for re-enrolment only (logged: the operator sees it come back). */
+  admitted?(what: string, fields: Record<string, unknown>): void;
 }
 
 const BROKER_ROLE: Record<CertRole, Role> = {
@@ -67,6 +78,8 @@ export class CertAuthorizer implements Authorizer {
       try {
         id = this.#o.verify(info.peerCertificate);
       } catch (err) {
+        if (err instanceof CryptoError && err.code === "expired" && this.#o.reenrol)
+          return this.#reenrolling(info, info.peerCertificate, refuse);
         return refuse(`certificate: ${(err as Error).message}`);
       }
       const bad = clientIdProblem(info.clientId, id);
@@ -85,6 +98,40 @@ export class CertAuthorizer implements Authorizer {
     if (!isTopicId(info.clientId) || reservedClientId(info.clientId))
       return refuse("a join session's client id is its join request id");
     return { principal: info.clientId, role: "joining" };
+  }
+
+  /** A session that may only re-enrol (its certificate expired within the window). */
+  #reenrolling(
+    info: ConnectInfo,
+    cert: PeerCert,
+    refuse: (reason: string) => undefined,
+  ): Identity | undefined {
+    let id: ReenrolIdentity;
+    try {
+      id = this.#o.reenrol!(cert);
+    } catch (err) {
+      return refuse(`certificate: ${(err as Error).message}`);
+    }
+    // Its own ids only, whatever its role: it takes over its own stale session, nobody else's.
+    if (info.clientId !== id.nodeId && info.clientId !== `${AGENT_CLIENT_PREFIX}${id.nodeId}`)
+      return refuse(
+        `re-enrolling ${id.nodeId} must use client id ${AGENT_CLIENT_PREFIX}${id.nodeId}`,
+      );
+    this.#o.admitted?.("re-enrolment session admitted", {
+      client: info.clientId,
+      remote: info.remoteAddress,
+      node: id.nodeId,
+      serial: id.serial,
+      expired: new Date(id.notAfterMs).toISOString(),
+    });
+    return {
+      principal: id.nodeId,
+      role: "reenrolling",
+      serial: id.serial,
+      nodeId: id.nodeId,
+      // The session ends with the window (dropRevoked drops sessions past notAfterMs).
+      notAfterMs: id.windowEndMs,
+    };
   }
 
   meshPeer(info: ConnectInfo, managerId: string): Identity | undefined {
@@ -136,6 +183,10 @@ export class CertAuthorizer implements Authorizer {
     const clusterId = this.#o.clusterId;
     if (identity.role === "joining")
       return { kind: "join", clusterId, requestId: identity.principal };
+    if (identity.role === "reenrolling")
+      return identity.nodeId === undefined
+        ? undefined
+        : { kind: "reenrol", clusterId, nodeId: identity.nodeId };
     const role = (Object.keys(BROKER_ROLE) as CertRole[]).find(
       (r) => BROKER_ROLE[r] === identity.role,
     );

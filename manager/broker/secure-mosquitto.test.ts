@@ -107,14 +107,15 @@ for (const curve of ["ed25519", "p256"] as Curve[]) {
       const foreign = files("w1", other.issue("w1", "worker"));
       const expired = files(
         "w5",
-        cluster.issue("w5", "worker", { nowMs: Date.now() - 100 * DAY_MS, expiryMs: 90 * DAY_MS }),
+        // Past the re-enrolment window (reenrol.test.ts: within it, a restricted session).
+        cluster.issue("w5", "worker", { nowMs: Date.now() - 200 * DAY_MS, expiryMs: 90 * DAY_MS }),
       );
       const revoked = files("w6");
       cluster.revoked.add(revoked.serial);
       const cases: [string, string, string[], string][] = [
         ["no certificate", "fleet-agent-w1", [], "no client certificate"],
         ["another CA", "fleet-agent-w1", foreign.args, "not issued by this cluster's CA"],
-        ["expired", "fleet-agent-w5", expired.args, "certificate has expired"],
+        ["expired", "fleet-agent-w5", expired.args, "past the re-enrolment window"],
         ["revoked", "fleet-agent-w6", revoked.args, `${revoked.serial} of w6 is revoked`],
       ];
       for (const [what, clientId, args, reason] of cases) {

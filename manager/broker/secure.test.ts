@@ -173,8 +173,9 @@ describe("secure broker", () => {
       ],
       [
         "expired",
-        cluster.issue("w3", "worker", { nowMs: Date.now() - 100 * DAY_MS, expiryMs: 90 * DAY_MS }),
-        "has expired",
+        // Expired 110 days ago: past the re-enrolment window (reenrol.test.ts has the rest).
+        cluster.issue("w3", "worker", { nowMs: Date.now() - 200 * DAY_MS, expiryMs: 90 * DAY_MS }),
+        "past the re-enrolment window",
       ],
       ["borrowed client id", w2, "must use client id fleet-agent-w2"],
       ["wrong join token", { caPem: manager.caPem }, "join token not valid", { password: "x" }],
