@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } 
 import { request } from "node:http";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { agentCommand, isAgentDir, joinAsAgent, leaveAsAgent } from "./agent-launcher.ts";
 import { CliError } from "./client.ts";
 import type {
   DaemonLauncher,
@@ -180,6 +181,12 @@ export const launcher: DaemonLauncher = {
 
   async join(o: JoinOptions): Promise<JoinResult> {
     refuseIfMember(o.dataDir);
+    if (isAgentDir(o.dataDir))
+      throw new CliError(
+        `${o.dataDir} already holds an edge agent (this node is part of a cluster): run ` +
+          "`fleet leave` first, or use another --data-dir",
+      );
+    const fresh = !existsSync(o.dataDir);
     const flags = [...commonFlags(o), "--join", o.token];
     for (const r of o.remotes) flags.push("--join-addr", r);
     const pid = startDetached(o.dataDir, flags);
@@ -196,6 +203,13 @@ export const launcher: DaemonLauncher = {
     } catch (err) {
       const text = (err as Error).message;
       rmSync(pidFile(o.dataDir), { force: true });
+      const agent = /worker join token/.test(text) && !o.insecure ? agentCommand() : undefined;
+      if (agent) {
+        // The manager's attempt wrote only its log (the CA refused before any identity).
+        if (fresh) rmSync(o.dataDir, { recursive: true, force: true });
+        else rmSync(logFile(o.dataDir), { force: true });
+        return joinAsAgent(agent, o);
+      }
       if (/worker join token/.test(text))
         throw new CliError(
           "this is a worker join token: on a board, run the agent's join instead:\n" +
@@ -206,6 +220,8 @@ export const launcher: DaemonLauncher = {
   },
 
   async leave(o: LeaveOptions): Promise<void> {
+    if (isAgentDir(o.dataDir) && !existsSync(join(o.dataDir, "manager.json")))
+      return leaveAsAgent(o.dataDir, o.warn ?? ((l) => process.stderr.write(`${l}\n`)));
     const socket = join(o.dataDir, "fleet.sock");
     const pid = runningPid(o.dataDir);
     if (!existsSync(join(o.dataDir, "manager.json")) && pid === undefined)

@@ -44,6 +44,8 @@ export interface JoinOptions {
 export interface LeaveOptions {
   dataDir: string;
   force: boolean;
+  /** Where to say what could not be cleaned up (an edge agent's containers). */
+  warn?: (line: string) => void;
 }
 
 export interface InitResult {

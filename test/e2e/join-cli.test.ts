@@ -1,6 +1,7 @@
 // The operator's side of growing a cluster, with real processes: `fleet init`, `fleet join`
 // and `fleet leave` through the CLI's built-in launcher (detached daemons, pid and log files in
-// the data dir), and the `--insecure` development path (the same join over plain MQTT).
+// the data dir), a worker token on a full install (the edge agent runs here), and the
+// `--insecure` development path (the same join over plain MQTT).
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -8,7 +9,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { freePort } from "../support/real.ts";
+import { ensureTestImage, freePort, need } from "../support/real.ts";
+import { buildBundle } from "./agents.ts";
 import { Managers } from "./managers.ts";
 
 test("fleet init, fleet join and fleet leave run and stop the daemon (the CLI's launcher)", async (t) => {
@@ -113,3 +115,91 @@ test("--insecure: init and join by token over plain MQTT (loopback development)"
   });
   assert.equal(created.status, 201, JSON.stringify(created.body));
 });
+
+test("fleet join with a worker token runs the edge agent here; fleet leave stops it and removes its containers", async (t) => {
+  if (!need(t, "docker", "busybox")) return;
+  const image = ensureTestImage();
+  buildBundle(); // dist/fleet.mjs next to dist/edge-agent.mjs: a full install
+  const dir = mkdtempSync(join(tmpdir(), "fleet-cli-worker-"));
+  const cli = join(import.meta.dirname, "../../dist/fleet.mjs");
+  const fleet = (...args: string[]) =>
+    spawnSync(process.execPath, [cli, ...args], { encoding: "utf8", timeout: 150_000 });
+  const a = join(dir, "a");
+  const w = join(dir, "w");
+  let nodeId = "";
+  t.after(() => {
+    for (const f of [join(a, "manager.pid"), join(w, "agent.pid")]) {
+      try {
+        process.kill(Number(readFileSync(f, "utf8")), "SIGKILL");
+      } catch {}
+    }
+    if (nodeId) removeNodeContainers(nodeId);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const [ra, ba] = [await freePort(), await freePort()];
+  const init = fleet(
+    "init",
+    "--data-dir",
+    a,
+    "--listen-addr",
+    `127.0.0.1:${ra}`,
+    "--broker-addr",
+    `127.0.0.1:${ba}`,
+  );
+  assert.equal(init.status, 0, init.stderr);
+  const worker = /edge-agent join --token (FLT1-\S+) --data-dir \S+ (\S+)/.exec(init.stdout);
+  assert.ok(worker, init.stdout);
+  const joined = fleet("join", "--token", worker[1]!, "--data-dir", w, worker[2]!);
+  assert.equal(joined.status, 0, joined.stderr);
+  const said = /This node \((\S+)\) joined the cluster as a worker/.exec(joined.stdout);
+  assert.ok(said, joined.stdout);
+  nodeId = said[1]!;
+  assert.ok(existsSync(join(w, "certs", "node.pem")), "the agent's certificate is in the data dir");
+  assert.ok(!existsSync(join(w, "manager.json")), "no manager state left from the first attempt");
+  const host = ["--host", `unix://${join(a, "fleet.sock")}`];
+  const again = fleet("join", "--token", worker[1]!, "--data-dir", w, worker[2]!);
+  assert.equal(again.status, 1);
+  assert.match(again.stderr, /already holds an edge agent/);
+
+  const created = fleet(
+    ...host,
+    "service",
+    "create",
+    "--name",
+    "onw",
+    "--constraint",
+    "node.role==worker",
+    image,
+    "sleep",
+    "600",
+  );
+  assert.equal(created.status, 0, created.stderr);
+  let ps = "";
+  for (let i = 0; i < 120 && !ps; i++) {
+    ps = spawnSync("docker", ["ps", "-q", "--filter", `label=fleet.node.id=${nodeId}`], {
+      encoding: "utf8",
+    }).stdout.trim();
+    if (!ps) await new Promise((r) => setTimeout(r, 500));
+  }
+  assert.ok(ps, "the service's container runs on the worker that joined with `fleet join`");
+
+  const agentPid = Number(readFileSync(join(w, "agent.pid"), "utf8"));
+  const left = fleet("leave", "--data-dir", w);
+  assert.equal(left.status, 0, left.stderr);
+  assert.match(left.stdout, /Node left the cluster/);
+  assert.throws(() => process.kill(agentPid, 0), "the agent process is gone");
+  assert.ok(!existsSync(w), "leave removed the agent's data dir");
+  const rest = spawnSync("docker", ["ps", "-aq", "--filter", `label=fleet.node.id=${nodeId}`], {
+    encoding: "utf8",
+  });
+  assert.equal(rest.stdout.trim(), "", "leave removed the node's containers");
+});
+
+function removeNodeContainers(nodeId: string): void {
+  const ids = spawnSync("docker", ["ps", "-aq", "--filter", `label=fleet.node.id=${nodeId}`], {
+    encoding: "utf8",
+  })
+    .stdout.split("\n")
+    .filter(Boolean);
+  if (ids.length > 0) spawnSync("docker", ["rm", "-f", ...ids]);
+}

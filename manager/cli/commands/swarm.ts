@@ -89,7 +89,11 @@ async function join(c: CliContext, p: Parsed) {
 }
 
 async function leave(c: CliContext, p: Parsed) {
-  await (await c.launcher()).leave({ dataDir: dataDir(p), force: bool(p, "force") });
+  await (await c.launcher()).leave({
+    dataDir: dataDir(p),
+    force: bool(p, "force"),
+    warn: (line) => c.io.err(line),
+  });
   c.io.out("Node left the cluster.");
   return 0;
 }
