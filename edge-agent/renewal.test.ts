@@ -136,6 +136,43 @@ test("renewal: expired within the window re-enrols; past it, the node must join 
   rmSync(past.dir, { recursive: true });
 });
 
+test("renewal: back after expiry, connect to re-enrol only, csr once ready, then normal", async () => {
+  const back = setup(TEST_NOW_MS + 12 * DAY_MS, { window: 5 * DAY_MS }); // expired 2 days ago
+  back.setOnline(false);
+  back.r.start();
+  await tick();
+  assert.equal(back.sent.length, 0, "offline: nothing sent");
+  assert.equal(back.r.reenrolling(), true);
+  back.r.assertRenewable(); // within the window: no error
+  back.setOnline(true);
+  back.r.onReady(); // the restricted session is up and subscribed to its cert topic
+  await tick();
+  assert.equal(back.sent.length, 1, "csr sent as soon as the session is ready");
+  back.r.onReady(); // a reconnect right after: no second csr within the CA's interval
+  await tick();
+  assert.equal(back.sent.length, 1);
+  assert.equal(back.r.onCert(answer(back.sent[0]!).body), true);
+  assert.equal(back.swapped.length, 1, "new material handed to the session");
+  assert.equal(back.r.reenrolling(), false, "the new certificate connects normally");
+  back.r.stop();
+  rmSync(back.dir, { recursive: true });
+});
+
+test("renewal: past the window, a typed error tells the operator to join again", () => {
+  const past = setup(TEST_NOW_MS + 16 * DAY_MS, { window: 5 * DAY_MS }); // expired 6 days ago
+  assert.equal(past.r.reenrolling(), false);
+  assert.throws(
+    () => past.r.assertRenewable(),
+    (err: Error & { code?: string }) =>
+      err.code === "expired" && /join again with a token/.test(err.message),
+  );
+  const fresh = setup(TEST_NOW_MS + DAY_MS);
+  fresh.r.assertRenewable();
+  assert.equal(fresh.r.reenrolling(), false);
+  rmSync(past.dir, { recursive: true });
+  rmSync(fresh.dir, { recursive: true });
+});
+
 test("renewal: a crash between writing the key and the certificate keeps a matching pair", () => {
   const { node, dir, paths } = setup(TEST_NOW_MS);
   // The new key reached node.key, the new certificate never reached node.pem.

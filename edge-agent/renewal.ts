@@ -4,11 +4,13 @@
 // pinned root for this node, for the new key), writes key and certificate atomically
 // (<data-dir>/certs/node.key, node.pem) and hands the new material to the session, which
 // reconnects with it at once. Containers are never touched. A certificate expired less than the
-// re-enrolment window ago is renewed the same way (the old key proves possession); past the
-// window the node must join again with a token.
+// re-enrolment window ago is renewed the same way (the old key proves possession) over a
+// restricted broker session (the session's `reenrolling` mode: csr and cert topics only; the
+// broker admits nothing else with such a certificate); past the window the node must join again
+// with a token (assertRenewable: a JoinError "expired" at start).
 
 import { existsSync, readFileSync, unlinkSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { decodeMessage, encodeMessage } from "../core/codec/index.ts";
 import { parseCertificate } from "../core/crypto/cert-read.ts";
 import { CryptoError } from "../core/crypto/errors.ts";
@@ -24,6 +26,7 @@ import { signRenewal } from "../core/crypto/proof.ts";
 import { renewalState, renewalTimeMs } from "../core/crypto/renewal.ts";
 import { limits } from "../core/limits.ts";
 import { topics } from "../core/topics.ts";
+import { JoinError } from "./join/errors.ts";
 import { atomicWrite } from "./state/state.ts";
 
 export const CERTS_DIR = "certs";
@@ -78,6 +81,9 @@ export interface RenewalOptions {
 
 /** Longest single timer (setTimeout's bound); longer waits re-arm. */
 const TIMER_MAX_MS = 2 ** 31 - 1;
+/** A new connection sends a due csr at once unless one went out this recently (the CA answers
+ * a node at most once per 10 s: manager/ca/renewal-service.ts). */
+const RESEND_AFTER_MS = 10_000;
 
 /**
  * Reads the node's material; when a crash left node.key newer than node.pem (the new key was
@@ -112,6 +118,7 @@ export class CertificateRenewal {
   #pending: KeyPair | undefined;
   #timer: NodeJS.Timeout | undefined;
   #stopped = true;
+  #sentAtMs = Number.NEGATIVE_INFINITY;
   readonly stats = { sent: 0, renewed: 0, badAnswers: 0 };
 
   constructor(o: RenewalOptions, material: NodeMaterial) {
@@ -135,6 +142,44 @@ export class CertificateRenewal {
 
   #now(): number {
     return (this.#o.now ?? Date.now)();
+  }
+
+  #state() {
+    const window = this.#o.reenrolWindowMs ?? limits.reenrolWindowMsDefault;
+    return renewalState(this.#now(), this.#renewAtMs, this.#notAfterMs, window);
+  }
+
+  /** The certificate expired less than the window ago: connect only to re-enrol. */
+  reenrolling(): boolean {
+    return this.#state() === "expired-reenrol";
+  }
+
+  /**
+   * Throws a JoinError (code "expired") when the certificate expired more than the re-enrolment
+   * window ago: the cluster will not renew it, the node must join again with a token.
+   */
+  assertRenewable(): void {
+    if (this.#state() !== "expired-rejoin") return;
+    const window = this.#o.reenrolWindowMs ?? limits.reenrolWindowMsDefault;
+    const certs = dirname(this.#o.paths.cert);
+    throw new JoinError(
+      "expired",
+      `the certificate of node ${this.#o.nodeId} expired ${new Date(this.#notAfterMs).toISOString()}, ` +
+        `more than the re-enrolment window (${Math.round(window / 3_600_000)} h) ago: the cluster ` +
+        `will not renew it. Remove ${certs} and join again with a token ` +
+        "(edge-agent join --token TOKEN --data-dir DIR MANAGER; fleet join-token worker prints one)",
+    );
+  }
+
+  /**
+   * The session's connection is up and subscribed: a due csr goes out now rather than at the
+   * next retry (a node back after expiry re-enrols at once).
+   */
+  onReady(): void {
+    const state = this.#state();
+    if (state !== "renew" && state !== "expired-reenrol") return;
+    if (this.#now() - this.#sentAtMs < RESEND_AFTER_MS) return;
+    this.#arm(0);
   }
 
   #adopt(certPem: string): void {
@@ -169,8 +214,7 @@ export class CertificateRenewal {
 
   #tick(): void {
     const now = this.#now();
-    const window = this.#o.reenrolWindowMs ?? limits.reenrolWindowMsDefault;
-    const state = renewalState(now, this.#renewAtMs, this.#notAfterMs, window);
+    const state = this.#state();
     if (state === "valid") {
       this.#arm(this.#renewAtMs - now);
       return;
@@ -206,6 +250,7 @@ export class CertificateRenewal {
     });
     if (this.#o.link.publish(topics(this.#o.clusterId).csr(this.#o.nodeId), body, 1)) {
       this.#pending = next;
+      this.#sentAtMs = this.#now();
       this.stats.sent++;
       this.#o.log?.(`renewal: csr sent (certificate ${this.#serial})`);
     }

@@ -13,6 +13,7 @@ export type JoinErrorCode =
   | "refused" // the CA answered with an error
   | "bad-response" // the answer was malformed or its certificate is not ours
   | "already-joined" // the data dir holds a certificate
+  | "expired" // the node's certificate expired past the re-enrolment window: join again
   | "bad-input"; // options (manager addresses, ids)
 
 const RETRYABLE: ReadonlySet<JoinErrorCode> = new Set(["unreachable", "timeout", "session-closed"]);
