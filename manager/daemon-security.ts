@@ -8,6 +8,7 @@ import type { Store } from "../core/store/store.ts";
 import type { Broker } from "./broker/broker.ts";
 import type { CertFiles } from "./identity.ts";
 import type { Logger } from "./log.ts";
+import { storeRaftOwners } from "./raft/peer-binding.ts";
 import { dropRevoked, type SecurityDeps } from "./secure.ts";
 
 export function securityDeps(
@@ -44,6 +45,7 @@ export function securityDeps(
         return undefined;
       }
     },
+    raftOwners: storeRaftOwners(store),
     log,
   };
 }

@@ -23,6 +23,7 @@ import { isLoopback, type ListenerTls } from "./broker/listener.ts";
 import { reenrolVerifier } from "./broker/reenrol.ts";
 import type { TlsMaterial } from "./ca/tls.ts";
 import type { Logger } from "./log.ts";
+import { type RaftOwners, raftBindingProblem } from "./raft/peer-binding.ts";
 import { type SocketFactory, tlsSockets } from "./raft/sockets.ts";
 import { type ManagerClientTls, managerClientOptions, type PeerCert } from "./tls-server.ts";
 
@@ -49,6 +50,9 @@ export interface SecurityDeps {
    * session: its csr and cert topics only); limits.reenrolWindowMsDefault when absent.
    */
   reenrolWindowMs?: () => number;
+  /** Which node owns which Raft id (the store's managers): binds Raft peers' certificates to
+   * the ids they claim (manager/raft/peer-binding.ts). Absent: any manager for any id. */
+  raftOwners?: RaftOwners;
 }
 
 /** Who a checked certificate names. */
@@ -164,13 +168,27 @@ export function dropRevoked(broker: Broker, d: SecurityDeps): number {
   return n;
 }
 
-/** The Raft transport's socket factory: mutual TLS 1.3, manager certificates both ways. */
+/**
+ * The Raft transport's socket factory: mutual TLS 1.3, manager certificates both ways, and
+ * (with `raftOwners`) each peer's certificate bound to the Raft id it claims; a mismatch is
+ * refused and logged on whichever side sees it.
+ */
 export function raftSockets(d: SecurityDeps): SocketFactory {
   const log = d.log.child("raft-tls");
+  const owners = d.raftOwners;
   return tlsSockets({
     material: d.tls,
     checkPeer: peerVerifier(d, ["manager"]),
     onRefused: (reason, remote) => log.warn("peer refused", { remote, reason }),
+    ...(owners
+      ? {
+          bindRaftId: (raftId: number, nodeId: string) => {
+            const why = raftBindingProblem(owners, raftId, nodeId);
+            if (why !== undefined) log.warn("peer refused: raft identity", { raftId, nodeId, why });
+            return why;
+          },
+        }
+      : {}),
   });
 }
 

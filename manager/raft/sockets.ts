@@ -18,6 +18,13 @@ export interface SocketFactory {
   connect(addr: PeerAddr, timeoutMs: number): Promise<net.Socket>;
   /** Listens at `addr` (port 0: any free port); every accepted socket goes to `onSocket`. */
   listen(addr: PeerAddr, onSocket: (socket: net.Socket) => void): Promise<net.Server>;
+  /**
+   * Secure mode: why the peer on `socket` may not speak for Raft id `raftId` (its certificate
+   * names another node than the store's owner of that id), or undefined when it may. The
+   * transport asks once it knows the id: after an inbound hello, after an outbound connect.
+   * Absent (plain TCP): every peer may claim any id.
+   */
+  checkRaftId?(socket: net.Socket, raftId: number): string | undefined;
 }
 
 export const tcpSockets: SocketFactory = {
@@ -61,6 +68,11 @@ export interface TlsSocketsOptions {
   checkPeer: (peer: PeerCert) => void;
   /** A connection was refused (handshake failed or the peer's certificate did not pass). */
   onRefused?: (reason: string, remoteAddress: string | undefined) => void;
+  /**
+   * Whether the certificate of node `nodeId` (its CN) may speak for Raft id `raftId`: a reason
+   * to refuse, or undefined. Absent: any manager certificate for any id.
+   */
+  bindRaftId?: (raftId: number, nodeId: string) => string | undefined;
 }
 
 /**
@@ -118,5 +130,16 @@ export function tlsSockets(o: TlsSocketsOptions): SocketFactory {
         },
       );
     },
+    ...(o.bindRaftId ? { checkRaftId: raftIdCheck(o.bindRaftId) } : {}),
+  };
+}
+
+function raftIdCheck(
+  bind: (raftId: number, nodeId: string) => string | undefined,
+): (socket: net.Socket, raftId: number) => string | undefined {
+  return (socket, raftId) => {
+    const nodeId = peerCert(socket)?.commonName;
+    if (nodeId === undefined) return "peer presented no certificate";
+    return bind(raftId, nodeId);
   };
 }

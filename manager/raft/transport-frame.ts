@@ -13,7 +13,8 @@ export type TransportErrorCode =
   | "wrong_node"
   | "message_too_large"
   | "hello_timeout"
-  | "too_many_connections";
+  | "too_many_connections"
+  | "wrong_identity";
 
 export class TransportError extends FleetError {
   override readonly code: TransportErrorCode;

@@ -131,6 +131,13 @@ export class PeerSender {
       socket.destroy(); // closed or re-addressed while dialing
       return;
     }
+    // Secure mode: the dialled manager must be the node that owns this Raft id.
+    const why = this.#cfg.sockets.checkRaftId?.(socket, this.id);
+    if (why !== undefined) {
+      socket.destroy();
+      this.#onFailure(addr, `peer at ${fmt(addr)} refused as raft id ${this.id}: ${why}`);
+      return;
+    }
     this.#socket = socket;
     this.#state = "connected";
     this.#attempt = 0;

@@ -178,6 +178,7 @@ export class Transport {
           if (from === undefined) {
             from = this.#hello(payload);
             clearTimeout(helloTimer);
+            this.#bound(socket, from);
             this.#adopt(socket, from);
           } else {
             this.#opts.onMessage(from, decodeMessage(payload, this.#frameBytesMax));
@@ -218,6 +219,13 @@ export class Transport {
       throw new TransportError("wrong_node", `hello for node ${String(h.to)}, this is ${this.id}`);
     }
     return h.from as number;
+  }
+
+  /** Secure mode: the certificate must be that of the node owning the claimed Raft id. */
+  #bound(socket: net.Socket, from: number): void {
+    const why = this.#peerConfig.sockets.checkRaftId?.(socket, from);
+    if (why !== undefined)
+      throw new TransportError("wrong_identity", `peer claims raft id ${from}: ${why}`);
   }
 
   /** Bad bytes cost the connection they came on, with a log line naming why. */
