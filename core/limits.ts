@@ -213,6 +213,28 @@ export const limits = {
   agentPullProgressIntervalMs: 1000,
   /** Offline restart times remembered per task (for maxAttempts within a window). */
   agentRestartHistoryMax: 1000,
+
+  // Gossip (core/gossip*.ts, edge-agent/gossip*.ts): sealed agent-to-agent status.
+  /** Largest sealed gossip payload (envelope included) an agent sends or opens. */
+  gossipBytesMax: 16 * 1024,
+  /** Keys in the cluster's gossip key ring (the current one and those in their grace). */
+  gossipKeysMax: 8,
+  /** How long a rotated-out gossip key still opens messages by default. */
+  gossipKeyGraceMsDefault: 60 * 60 * 1000,
+  /** Longest grace an operator may give a rotated-out gossip key. */
+  gossipKeyGraceMsMax: 30 * 24 * 60 * 60 * 1000,
+  /** An agent republishes its gossip at least this often (more rarely in large fleets). */
+  gossipRefreshMsMin: 60_000,
+  /** ... and on a change, but never more often than this (more rarely in large fleets). */
+  gossipIntervalMsMin: 5000,
+  /** Per peer known, the refresh period grows by this (each agent receives ~1 message/s). */
+  gossipRefreshMsPerPeer: 1000,
+  /** A peer not heard from for this many refresh periods leaves the table. */
+  gossipStalePeriods: 3,
+  /** Peers an agent keeps in its table; past it the stalest are dropped. */
+  gossipPeersMax: 10_000,
+  /** Services listed in one gossip status. */
+  gossipServicesMax: 128,
 } as const;
 
 function check(ok: boolean, what: string): void {
@@ -274,3 +296,5 @@ check(
   limits.agentOfflineAfterMsDefault >= limits.heartbeatPeriodMsDefault * limits.heartbeatMissedMax,
   "an agent goes autonomous no sooner than its manager would call it down",
 );
+check(limits.gossipKeyGraceMsDefault <= limits.gossipKeyGraceMsMax, "default grace <= max");
+check(limits.gossipBytesMax <= limits.uplinkBytesMax, "gossip fits an uplink");

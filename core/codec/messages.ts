@@ -69,7 +69,18 @@ const schemas = {
   // `heartbeatPeriodMs`: the cluster's heartbeat period (agents beat at least this often).
   assign: s.object(
     { version: s.int(), tasks: s.array(assignedTask, 10_000) },
-    { brokers: s.array(s.string(261, 3), 64), heartbeatPeriodMs: s.int(100, 3_600_000) },
+    {
+      brokers: s.array(s.string(261, 3), 64),
+      heartbeatPeriodMs: s.int(100, 3_600_000),
+      // The cluster's gossip key ring (core/gossip-keys.ts), current key first.
+      gossip: s.object({
+        current: s.int(1),
+        keys: s.array(
+          s.object({ id: s.int(1), key: s.bytes(32, 32) }, { until: s.int() }),
+          limits.gossipKeysMax,
+        ),
+      }),
+    },
   ),
   // Renewal and re-enrolment (core/crypto/proof.ts): `proof` is signed by the key certPem names,
   // `keyProof` by the new key; certPem is the certificate being renewed (maybe just expired).
@@ -114,6 +125,9 @@ const schemas = {
       raftId: s.int(1),
       members: s.array(s.plain(), 64),
       retry: s.bool(),
+      // External broker mode: `brokers` is the whole list (the address joined through is a
+      // join-only listener and is not kept).
+      brokersOnly: s.bool(),
     },
   ),
   // Service logs: a manager asks a node's agent for one container's output (`n/<node>/logs`);
@@ -176,6 +190,13 @@ export interface AssignedTask {
   spec: unknown;
 }
 
+/** The cluster's gossip keys as an assignment carries them (`until`: end of a retired key's
+ * grace, ms since the epoch). */
+export interface WireGossipKeys {
+  current: number;
+  keys: { id: number; key: Uint8Array; until?: number }[];
+}
+
 /** The fields of each message type, without the envelope's v and type. */
 export interface MessageBodies {
   hello: {
@@ -199,6 +220,7 @@ export interface MessageBodies {
     tasks: AssignedTask[];
     brokers?: string[];
     heartbeatPeriodMs?: number;
+    gossip?: WireGossipKeys;
   };
   csr: {
     publicKey: Uint8Array;
@@ -228,6 +250,7 @@ export interface MessageBodies {
     raftId?: number;
     members?: unknown[];
     retry?: boolean;
+    brokersOnly?: boolean;
   };
   logsRequest: {
     reqId: string;

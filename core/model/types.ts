@@ -1,6 +1,7 @@
 // The cluster's objects. Names and meanings follow Docker swarm's (camelCase), so a swarm user
 // recognises them. Every stored object carries `version`: the Raft index of its last write.
 
+import type { GossipKeyRing } from "../gossip-keys.ts";
 import type { TaskStateValue } from "./task-state.ts";
 
 export type Labels = Record<string, string>;
@@ -269,6 +270,8 @@ export interface Cluster extends Meta {
    */
   joinedKeys?: string[];
   revocations?: ClusterRevocations;
+  /** The gossip key ring (core/gossip-keys.ts): agents get it in their assignments. */
+  gossipKeys?: GossipKeyRing;
 }
 
 export type TableName = "nodes" | "services" | "tasks" | "clusters";

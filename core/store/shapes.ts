@@ -68,6 +68,7 @@ const shapes: Record<TableName, Shape> = {
       joinTokenStrings: plain,
       joinedKeys: s.array(s.string(64, 64), limits.joinedKeysStoredMax),
       revocations: plain,
+      gossipKeys: plain,
     },
   ),
 };
