@@ -10,6 +10,7 @@ import { randomBytes } from "node:crypto";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { generateKeyPair, keySeedBytes, privateKeyToPem } from "../core/crypto/keys.ts";
+import { newGossipKeyRing } from "../core/gossip-keys.ts";
 import type { Cluster } from "../core/model/types.ts";
 import { CertificateAuthority } from "./ca/ca.ts";
 import { clusterCAFields } from "./ca/lifecycle.ts";
@@ -19,7 +20,8 @@ import { type Identity, newRaftId, saveCerts, saveIdentity } from "./identity.ts
 import { newId } from "./ids.ts";
 import { joinAsManager } from "./join.ts";
 
-export type PendingCA = Required<Pick<Cluster, "rootCA" | "joinTokens" | "joinTokenStrings">>;
+export type PendingCA = Required<Pick<Cluster, "rootCA" | "joinTokens" | "joinTokenStrings">> &
+  Pick<Cluster, "gossipKeys">;
 
 const pendingPath = (dataDir: string) => join(dataDir, "ca-pending.json");
 
@@ -39,7 +41,11 @@ export async function foundCluster(c: ManagerConfig): Promise<Identity> {
   const { ca, tokens } = CertificateAuthority.create({ clusterId, curve: c.caCurve });
   const key = generateKeyPair(c.caCurve, random(keySeedBytes(c.caCurve)));
   const issued = ca.issue(nodeId, "manager", key.publicKey, altNamesFor(c.advertiseAddr));
-  const pending: PendingCA = clusterCAFields(ca, tokens);
+  // The gossip key ring is born with the CA (a cluster without one gets it from its leader).
+  const pending: PendingCA = {
+    ...clusterCAFields(ca, tokens),
+    gossipKeys: newGossipKeyRing(random, Date.now()),
+  };
   await writeFileAtomic(pendingPath(c.dataDir), JSON.stringify(pending), 0o600);
   await saveCerts(c.dataDir, {
     caPem: ca.root.certPem,

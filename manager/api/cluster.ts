@@ -1,8 +1,12 @@
-// /v1/cluster (inspect, update with optimistic concurrency), /v1/join-tokens and /v1/info.
+// /v1/cluster (inspect, update with optimistic concurrency, gossip key rotation),
+// /v1/join-tokens and /v1/info.
 
+import { gossipKeyRingView } from "../../core/gossip-keys.ts";
+import { limits } from "../../core/limits.ts";
 import type { Cluster } from "../../core/model/types.ts";
 import { validateClusterSpec } from "../../core/model/validate.ts";
 import type { ReadTx } from "../../core/store/tx.ts";
+import { rotateGossipKeyInTx } from "../ca/gossip-key.ts";
 import { ApiError, invalidSpec } from "./errors.ts";
 import type { ApiResponse, Call, Route } from "./router.ts";
 import type { JoinRole, TokenSource } from "./tokens.ts";
@@ -39,6 +43,20 @@ async function update(c: Call): Promise<ApiResponse> {
     return cur.id;
   });
   return { status: 200, body: { id } };
+}
+
+/** `fleet cluster update --rotate-gossip-key [--gossip-key-grace D]`: one Raft write; the
+ * dispatcher then sends every node the new ring. Answers with the ring's ids, never its keys. */
+async function rotateGossipKey(c: Call): Promise<ApiResponse> {
+  const grace = c.query.int("graceMs") ?? limits.gossipKeyGraceMsDefault;
+  if (grace > limits.gossipKeyGraceMsMax)
+    throw new ApiError("bad_request", `graceMs: at most ${limits.gossipKeyGraceMsMax} (30 days)`);
+  const now = c.ctx.now();
+  const ring = await c.ctx.writer.update((tx) => {
+    theCluster(tx);
+    return rotateGossipKeyInTx(tx, now, grace);
+  });
+  return { status: 200, body: gossipKeyRingView(ring!) };
 }
 
 function source(c: Call<ClusterDeps>): TokenSource {
@@ -93,6 +111,12 @@ export const clusterRoutes: Route<ClusterDeps>[] = [
     query: ["version"],
     body: true,
     handler: update,
+  },
+  {
+    method: "POST",
+    path: "/v1/cluster/gossip-key/rotate",
+    query: ["graceMs"],
+    handler: rotateGossipKey,
   },
   { method: "GET", path: "/v1/join-tokens", handler: tokens },
   { method: "POST", path: "/v1/join-tokens/rotate", query: ["role"], handler: rotate },

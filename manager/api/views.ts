@@ -2,6 +2,7 @@
 // few derived fields operators need: task state names, a service's running/desired counts, and
 // never the cluster's secrets (the CA key, the join token hashes).
 
+import { gossipKeyRingView } from "../../core/gossip-keys.ts";
 import { TaskState, taskStateName } from "../../core/model/task-state.ts";
 import type { Cluster, Node, Service, Task } from "../../core/model/types.ts";
 import { by } from "../../core/store/indexes.ts";
@@ -64,12 +65,22 @@ export function modeName(s: Service): string {
 /** The cluster without its secrets: the CA's private key and the join token hashes stay in. */
 export function clusterView(c: Cluster): Omit<
   Cluster,
-  "rootCA" | "joinTokens" | "joinTokenStrings" | "joinedKeys"
+  "rootCA" | "joinTokens" | "joinTokenStrings" | "joinedKeys" | "gossipKeys"
 > & {
   rootCA?: { certPem: string; digest: string; keyEncrypted: boolean };
+  gossipKeys?: ReturnType<typeof gossipKeyRingView>;
 } {
-  // Never the CA key, the tokens or their hashes (`fleet join-token` shows tokens on request).
-  const { rootCA, joinTokens: _hashes, joinTokenStrings: _tokens, joinedKeys: _keys, ...rest } = c;
+  // Never the CA key, the tokens or their hashes (`fleet join-token` shows tokens on request),
+  // nor the gossip keys' bytes (their ids and dates only).
+  const {
+    rootCA,
+    joinTokens: _hashes,
+    joinTokenStrings: _tokens,
+    joinedKeys: _keys,
+    gossipKeys,
+    ...base
+  } = c;
+  const rest = gossipKeys ? { ...base, gossipKeys: gossipKeyRingView(gossipKeys) } : base;
   if (!rootCA) return rest;
   const { certPem, digest, keyEncrypted } = rootCA;
   return { ...rest, rootCA: { certPem, digest, keyEncrypted } };

@@ -79,7 +79,8 @@ function summarise(m: Message): string {
     case "joinResponse":
       return m.ok ? `joined as ${m.nodeId ?? "?"}` : `refused: ${m.error ?? "no reason"}`;
     case "gossip":
-      return `key ${m.keyId}, ${m.sealed.length} sealed bytes`;
+      // Sealed with the cluster's gossip key, which operators' tools do not hold.
+      return `sealed (key ${m.keyId}, ${m.sealed.length} bytes)`;
     case "storeActions":
       return `${m.actions.length} store actions`;
     case "logsRequest": {

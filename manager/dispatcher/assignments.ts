@@ -15,6 +15,7 @@
 // after applying its own first entry of the term, which follows everything committed before).
 
 import { type AssignedTask, encodeMessage, type MessageBodies } from "../../core/codec/index.ts";
+import { gossipKeyRingProblem, wireGossipKeys } from "../../core/gossip-keys.ts";
 import { limits } from "../../core/limits.ts";
 import { TaskState } from "../../core/model/task-state.ts";
 import type { Task } from "../../core/model/types.ts";
@@ -81,8 +82,12 @@ export function buildAssignment(
   const body: MessageBodies["assign"] = { version, tasks };
   const brokers = brokerAddrs(tx);
   if (brokers.length > 0) body.brokers = brokers;
-  const period = tx.find("clusters")[0]?.spec.heartbeatPeriodMs;
+  const cluster = tx.find("clusters")[0];
+  const period = cluster?.spec.heartbeatPeriodMs;
   if (period !== undefined) body.heartbeatPeriodMs = period;
+  // The gossip key ring: each agent gets it over its own mTLS downlink (core/gossip-keys.ts).
+  const ring = cluster?.gossipKeys;
+  if (ring && gossipKeyRingProblem(ring) === undefined) body.gossip = wireGossipKeys(ring);
   return body;
 }
 

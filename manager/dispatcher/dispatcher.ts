@@ -299,7 +299,15 @@ export class Dispatcher {
       this.#onServiceRenamed(run, e.object.id, e.version, e.old);
     } else if (e.table === "clusters" && e.kind !== "delete") {
       liveness.timing = timingOf((e.object as { spec?: ClusterSpecLike }).spec);
+      // A new or rotated gossip key ring reaches every node with a new assignment version.
+      const keys = (c: unknown) => JSON.stringify((c as { gossipKeys?: unknown }).gossipKeys);
+      if (e.kind === "create" || keys(e.old) !== keys(e.object)) this.#republishAll(run, e.version);
     }
+  }
+
+  #republishAll(run: Running, version: number): void {
+    const nodes = this.#opts.writer.store.view((tx) => tx.find("nodes"));
+    for (const n of nodes) run.ctx.assignments.changed(n.id, version);
   }
 
   /** Assignments carry the service name: a rename republishes its nodes' assignments. */

@@ -29,7 +29,12 @@ async function update(c: CliContext, p: Parsed) {
   const history = str(p, "task-history-limit");
   const snapshot = str(p, "snapshot-interval");
   const autolock = str(p, "autolock");
-  if ([hb, expiry, history, snapshot, autolock].every((v) => v === undefined)) {
+  const rotateGossip = bool(p, "rotate-gossip-key");
+  const grace = str(p, "gossip-key-grace");
+  if (grace !== undefined && !rotateGossip)
+    throw new UsageError("--gossip-key-grace goes with --rotate-gossip-key");
+  const graceMs = grace === undefined ? undefined : parseDuration("gossip-key-grace", grace);
+  if (!rotateGossip && [hb, expiry, history, snapshot, autolock].every((v) => v === undefined)) {
     throw new UsageError(
       "nothing to update: pass at least one option (see fleet cluster update --help)",
     );
@@ -47,6 +52,13 @@ async function update(c: CliContext, p: Parsed) {
   }
   // Sealing or unsealing the CA key is the CA's own route (it answers with the unlock key).
   if (autolock !== undefined) await setAutolock(c, autolock === "true");
+  if (rotateGossip) {
+    const q = graceMs === undefined ? "" : `?graceMs=${graceMs}`;
+    const ring = await client.call("POST", `/v1/cluster/gossip-key/rotate${q}`);
+    c.io.out(
+      `Gossip key rotated: key ${ring.current} is current; agents get it with their next assignment.`,
+    );
+  }
   return 0;
 }
 
@@ -126,6 +138,13 @@ export const clusterCommands: Command[] = [
         help: "Raft entries between snapshots",
       },
       { name: "autolock", kind: "string", value: "BOOL", help: "encrypt the CA key at rest" },
+      { name: "rotate-gossip-key", kind: "bool", help: "replace the key that seals gossip" },
+      {
+        name: "gossip-key-grace",
+        kind: "string",
+        value: "DURATION",
+        help: "how long the old gossip key still opens messages (default 1h; 0: at once)",
+      },
     ],
     args: { min: 0, max: 0 },
     run: update,
