@@ -27,7 +27,12 @@ export function readPeers(dataDir: string): PeerTable {
   } catch {
     throw new Error(`no peer table in ${dataDir} (${PEERS_FILE}): is an agent running there?`);
   }
-  const t = JSON.parse(text) as PeerTable;
+  let t: PeerTable;
+  try {
+    t = JSON.parse(text) as PeerTable;
+  } catch {
+    throw new Error(`${path} is not JSON (damaged?)`);
+  }
   if (typeof t !== "object" || t === null || !Array.isArray(t.peers))
     throw new Error(`${path} is not a peer table`);
   return t;
@@ -57,15 +62,25 @@ export function formatPeers(t: PeerTable, nowMs: number): string {
   return `${head}\n${lines.join("\n")}`;
 }
 
-/** `edge-agent peers --data-dir D [--json]`. */
-export function peersCommand(argv: string[], out: (s: string) => void): number {
+/** `edge-agent peers --data-dir D [--json]`: 0, 1 (no readable table) or 2 (usage). */
+export function peersCommand(
+  argv: string[],
+  out: (s: string) => void,
+  err: (s: string) => void = out,
+): number {
   const i = argv.indexOf("--data-dir");
   const dir = i >= 0 ? argv[i + 1] : undefined;
   if (!dir) {
-    out("usage: edge-agent peers --data-dir D [--json]");
+    err("usage: edge-agent peers --data-dir D [--json]");
     return 2;
   }
-  const t = readPeers(dir);
+  let t: PeerTable;
+  try {
+    t = readPeers(dir);
+  } catch (e) {
+    err(`edge-agent: ${(e as Error).message}`);
+    return 1;
+  }
   out(argv.includes("--json") ? JSON.stringify(t) : formatPeers(t, Date.now()));
   return 0;
 }

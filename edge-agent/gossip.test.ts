@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -11,7 +19,7 @@ import { newGossipKeyRing, rotateGossipKeyRing, wireGossipKeys } from "../core/g
 import { TaskState } from "../core/model/task-state.ts";
 import { GOSSIP_KEYS_FILE, GossipAgent, loadGossipKeys } from "./gossip.ts";
 import { aesGcm, gossipNonce } from "./gossip-cipher.ts";
-import { formatPeers, PEERS_FILE, peersCommand, readPeers } from "./gossip-peers.ts";
+import { formatPeers, PEERS_FILE, peersCommand, readPeers, writePeers } from "./gossip-peers.ts";
 import { task } from "./worker/testing.ts";
 
 const random = (n: number) => new Uint8Array(randomBytes(n));
@@ -220,8 +228,24 @@ test("edge-agent peers prints the table, or says why not", () => {
       peersCommand([], (s) => out.push(s)),
       2,
     );
-    assert.throws(() => peersCommand(["--data-dir", dir], (s) => out.push(s)), /no peer table/);
+    assert.equal(
+      peersCommand(["--data-dir", dir], (s) => out.push(s)),
+      1,
+    );
+    assert.match(out.at(-1)!, /no peer table/);
     assert.ok(!existsSync(join(dir, PEERS_FILE)));
+    writeFileSync(join(dir, PEERS_FILE), "{not json");
+    assert.equal(
+      peersCommand(["--data-dir", dir], (s) => out.push(s)),
+      1,
+    );
+    assert.match(out.at(-1)!, /not JSON/);
+    writePeers(dir, { nodeId: "n1", writtenMs: Date.now(), peers: [] });
+    assert.equal(
+      peersCommand(["--data-dir", dir, "--json"], (s) => out.push(s)),
+      0,
+    );
+    assert.equal(JSON.parse(out.at(-1)!).nodeId, "n1");
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
