@@ -65,6 +65,8 @@ export function startAgent(c: AgentConfig, executor: Executor, hooks: AgentHooks
   });
   const tls = tlsOf(c);
   const renewal = renewalOf(c, () => session, hooks.log);
+  // Expired past the re-enrolment window: no broker admits it; the operator must join again.
+  renewal?.assertRenewable();
   const certTopic = topics(c.clusterId).cert(c.nodeId);
   // `fleet service logs`: managers ask on the node's logs topic (edge-agent/logs.ts).
   const logServer = new LogServer({
@@ -89,6 +91,14 @@ export function startAgent(c: AgentConfig, executor: Executor, hooks: AgentHooks
     ...(tls ? { tls } : {}),
     ...(hooks.onConnected ? { onConnected: hooks.onConnected } : {}),
     subscriptions: renewal ? [certTopic, logServer.topic] : [logServer.topic],
+    // Back after expiry (within the window): a restricted session to re-enrol first.
+    ...(renewal
+      ? {
+          reenrolling: () => renewal.reenrolling(),
+          reenrolTopics: [certTopic],
+          onReady: () => renewal.onReady(),
+        }
+      : {}),
     onMessage: (topic: string, payload: Buffer) => {
       if (topic === certTopic) renewal?.onCert(payload);
       else if (topic === logServer.topic) logServer.onRequest(payload);

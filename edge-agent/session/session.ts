@@ -65,6 +65,17 @@ export interface SessionOptions {
   subscriptions?: string[];
   /** Messages on those topics (the assignment topic is the session's own). */
   onMessage?: (topic: string, payload: Buffer) => void;
+  /**
+   * True while the node's certificate has expired within the re-enrolment window, read at each
+   * connect. The broker then admits a restricted session (the node's csr and cert topics only):
+   * the connection subscribes to `reenrolTopics` only, sends no hello, heartbeat or status, and
+   * publish() sends nothing but the csr; the worker stays offline. The renewal's new certificate
+   * (updateTls) reconnects normally.
+   */
+  reenrolling?: () => boolean;
+  reenrolTopics?: string[];
+  /** The connection's subscriptions were acknowledged (a csr sent now can get its answer). */
+  onReady?: (o: { reenrolling: boolean }) => void;
 }
 
 export class Session implements StatusSink {
@@ -81,6 +92,8 @@ export class Session implements StatusSink {
   #seq = 0;
   /** A manager answered on this connection (not just a broker with a retained assignment). */
   #managerSeen = false;
+  /** This connection may only re-enrol (reenrolling() was true when it was made). */
+  #reenrolling = false;
   #stopped = true;
   #tls: SessionTls | undefined;
   /** The connection is being replaced for new TLS material: reconnect at once, same broker. */
@@ -122,6 +135,8 @@ export class Session implements StatusSink {
   publish(topic: string, payload: Uint8Array, qos: 0 | 1 = 1): boolean {
     const c = this.#client;
     if (!c || !this.#broker) return false;
+    // Anything but the csr would cut a re-enrolment session (the broker refuses it).
+    if (this.#reenrolling && topic !== this.#t.csr(this.#o.nodeId)) return false;
     c.publish(topic, Buffer.from(payload), { qos });
     return true;
   }
@@ -149,7 +164,7 @@ export class Session implements StatusSink {
   /** StatusSink: coalesced per task (the latest state wins) and sent in batches. */
   report(update: TaskStatusUpdate): void {
     this.#pending.set(update.taskId, update);
-    if (this.#broker && !this.#flush) {
+    if (this.#broker && !this.#flush && !this.#reenrolling) {
       const ms = this.#o.statusIntervalMs ?? limits.statusBatchIntervalMs;
       this.#flush = setTimeout(() => this.#publishStatus(), ms);
     }
@@ -223,10 +238,21 @@ export class Session implements StatusSink {
     this.#broker = url;
     this.#attempt = 0;
     this.stats.connects++;
+    if (this.#o.reenrolling?.()) {
+      this.#reenrolling = true;
+      this.#o.log?.(`session: connected to ${url} to re-enrol only (certificate expired)`);
+      const ready = () => this.#o.onReady?.({ reenrolling: true });
+      const only = this.#o.reenrolTopics ?? [];
+      if (only.length === 0) ready();
+      else client.subscribe(only, { qos: 1 }, ready);
+      return;
+    }
     this.#o.log?.(`session: connected to ${url}`);
-    client.subscribe([this.#t.assign(this.#o.nodeId), ...(this.#o.subscriptions ?? [])], {
-      qos: 1,
-    });
+    client.subscribe(
+      [this.#t.assign(this.#o.nodeId), ...(this.#o.subscriptions ?? [])],
+      { qos: 1 },
+      () => this.#o.onReady?.({ reenrolling: false }),
+    );
     this.#hello(client);
     this.#heartbeat = setInterval(() => this.#beat(), this.heartbeatPeriodMs);
     this.#o.onConnected?.(url);
@@ -251,6 +277,7 @@ export class Session implements StatusSink {
   #down(): void {
     this.#broker = undefined;
     this.#managerSeen = false;
+    this.#reenrolling = false;
     clearInterval(this.#heartbeat);
     clearTimeout(this.#flush);
     this.#heartbeat = undefined;
@@ -298,7 +325,7 @@ export class Session implements StatusSink {
   #publishStatus(): void {
     this.#flush = undefined;
     const c = this.#client;
-    if (!c || !this.#broker) return;
+    if (!c || !this.#broker || this.#reenrolling) return;
     const all = [...this.#pending.values()];
     this.#pending.clear();
     for (let at = 0; at < all.length; at += limits.statusBatchItemsMax) {
