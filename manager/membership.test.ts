@@ -3,7 +3,11 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { nextMembershipStep, reachabilityChanges } from "./membership.ts";
+import { defaultClusterSpec } from "../core/model/defaults.ts";
+import { Store } from "../core/store/store.ts";
+import { LocalWriter } from "../core/store/writer.ts";
+import { MembershipReconciler, nextMembershipStep, reachabilityChanges } from "./membership.ts";
+import { recordingLogger } from "./secure-testing.ts";
 
 const node = (id: string, raftId: number, role: string, state = "ready") => ({
   id,
@@ -99,4 +103,125 @@ test("stored reachability follows the leader's Raft progress; non-members are le
         : n,
   );
   assert.deepEqual(reachabilityChanges(settled, s, 1), []);
+});
+
+// ---- Certificates follow the role (manager/ca/role-reissue.ts) ------------------------------
+
+const cert = (serial: string, role?: "worker" | "manager", superseded?: string[]) => ({
+  serial,
+  notAfter: 9e12,
+  ...(role ? { role } : {}),
+  ...(superseded ? { superseded: superseded.map((s) => ({ serial: s, notAfter: 9e12 })) } : {}),
+});
+
+test("a demoted manager is removed once its worker certificate is recorded, or after the grace", () => {
+  const conf = { voters: [1, 2, 3], learners: [] };
+  const live = progress([
+    [2, 9, true],
+    [3, 9, true],
+  ]);
+  const s = { conf, lastIndex: 9, progress: live };
+  const b = { ...node("b", 2, "worker"), certificate: cert("aa01", "manager") };
+  const nodes = [node("a", 1, "manager"), b, node("c", 3, "manager")];
+  assert.equal(
+    nextMembershipStep(nodes, s, 1, () => false),
+    undefined,
+    "waits for its cert",
+  );
+  assert.equal(nextMembershipStep(nodes, s, 1, () => true)?.kind, "remove", "grace over");
+  const reissued = { ...b, certificate: cert("aa02", "worker", ["aa01"]) };
+  assert.deepEqual(
+    nextMembershipStep([nodes[0]!, reissued, nodes[2]!], s, 1, () => false),
+    {
+      kind: "remove",
+      raftId: 2,
+      nodeId: "b",
+    },
+  );
+  // Its superseded manager certificate is not revoked while it is still a member.
+  assert.notEqual(
+    nextMembershipStep([nodes[0]!, reissued, nodes[2]!], { ...s, progress: undefined }, 1)?.kind,
+    "revoke",
+  );
+});
+
+test("a member presenting its new manager certificate has the superseded ones revoked", () => {
+  const conf = { voters: [1, 2], learners: [] };
+  const s = { conf, lastIndex: 9 };
+  const promotedBack = {
+    ...node("b", 2, "manager"),
+    certificate: cert("bb03", "manager", ["bb01", "bb02"]),
+  };
+  assert.deepEqual(nextMembershipStep([node("a", 1, "manager"), promotedBack], s, 1), {
+    kind: "revoke",
+    nodeId: "b",
+  });
+});
+
+async function until(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test("leaving the group revokes the manager certificate in the write that clears its status", async () => {
+  const store = new Store();
+  const full = (id: string, raftId: number, role: "worker" | "manager", c: object) => ({
+    id,
+    version: 0,
+    createdAt: 0,
+    updatedAt: 0,
+    description: {
+      hostname: id,
+      platform: { os: "linux", arch: "x64" },
+      resources: { nanoCPUs: 0, memoryBytes: 0 },
+      engineLabels: {},
+    },
+    spec: { role, availability: "drain" as const, labels: {} },
+    status: { state: "ready" as const, addr: "127.0.0.1", lastSeen: 0 },
+    certificate: c as { serial: string; notAfter: number },
+    managerStatus: {
+      raftId: String(raftId),
+      addr: "127.0.0.1:1",
+      reachability: "reachable" as const,
+      leader: false,
+    },
+  });
+  await store.update((tx) => {
+    tx.create("clusters", {
+      id: "c1",
+      version: 0,
+      createdAt: 0,
+      updatedAt: 0,
+      spec: defaultClusterSpec,
+    });
+    tx.create("nodes", full("a", 1, "manager", cert("a0")));
+    // b was demoted and got its worker certificate; c was demoted and never got one (dead).
+    tx.create("nodes", full("b", 2, "worker", cert("b1", "worker", ["b0"])));
+    tx.create("nodes", full("c", 3, "worker", cert("c0", "manager")));
+  });
+  const r = new MembershipReconciler({
+    store,
+    writer: new LocalWriter(store),
+    selfRaftId: 1,
+    status: () => ({ conf: { voters: [1], learners: [] }, lastIndex: 9 }),
+    change: async () => {},
+    transfer: () => {},
+    log: recordingLogger(),
+  });
+  try {
+    await until("both cleared", () =>
+      store.view((tx) => tx.find("nodes").every((n) => n.id === "a" || !n.managerStatus)),
+    );
+    const c = store.view((tx) => tx.get("clusters", "c1"));
+    const revoked = (c?.revocations?.serials ?? []).map((s) => s.serial).sort();
+    assert.deepEqual(revoked, ["b0", "c0"], "b's old manager and c's only certificate");
+    assert.deepEqual(c?.revocations?.removedNodes, [], "ids kept: not removed from the cluster");
+    const b = store.view((tx) => tx.get("nodes", "b"));
+    assert.deepEqual(b?.certificate, { serial: "b1", notAfter: 9e12, role: "worker" });
+  } finally {
+    r.stop();
+  }
 });

@@ -5,6 +5,10 @@
 //    that would leave the remaining voters without a quorum of live members; its node then
 //    loses its managerStatus.
 //  - the leader demoted itself hands leadership over first.
+//  - certificates follow the role (manager/ca/role-reissue.ts): a demoted manager is removed
+//    once its worker certificate is recorded (or after a bounded grace), and the write that
+//    clears its managerStatus revokes its manager certificate; a promoted member's superseded
+//    certificates are revoked once its manager certificate is recorded.
 //  - each manager's `reachability` in the store follows the leader's view of its Raft progress
 //    (so `fleet node ls` shows a dead manager as unreachable, and a demotion that would lose
 //    quorum can be refused by any manager's API).
@@ -13,6 +17,14 @@
 import type { ConfChange, ConfState } from "../core/raft/types.ts";
 import type { Store } from "../core/store/store.ts";
 import type { StoreWriter } from "../core/store/writer.ts";
+import {
+  DEMOTION_CERT_GRACE_MS,
+  revokedOnLeave,
+  revokeSerialsInTx,
+  supersededDue,
+  withoutSuperseded,
+  workerCertificateRecorded,
+} from "./ca/role-reissue.ts";
 import type { Logger } from "./log.ts";
 
 export interface MembershipDeps {
@@ -28,6 +40,8 @@ export interface MembershipDeps {
   change(cc: ConfChange): Promise<void>;
   transfer(to: number): void;
   log: Logger;
+  /** How long a demoted manager's worker certificate is waited for (tests shorten it). */
+  certGraceMs?: number;
 }
 
 /** A learner within this many entries of the leader's log counts as caught up. */
@@ -38,6 +52,7 @@ export type MembershipStep =
   | { kind: "remove"; raftId: number; nodeId: string }
   | { kind: "refuse"; raftId: number; why: string }
   | { kind: "clear"; nodeId: string }
+  | { kind: "revoke"; nodeId: string }
   | { kind: "transfer"; to: number };
 
 /** The next change to make, if any (pure: tested without Raft). */
@@ -47,9 +62,12 @@ export function nextMembershipStep(
     spec: { role: string };
     status: { state: string };
     managerStatus?: { raftId: string };
+    certificate?: { serial: string; notAfter: number };
   }[],
   s: ReturnType<MembershipDeps["status"]>,
   self: number,
+  /** True once a demoted member's worker certificate is no longer waited for. */
+  certGraceOver: (nodeId: string) => boolean = () => true,
 ): MembershipStep | undefined {
   const byRaft = new Map<number, (typeof nodes)[number]>();
   for (const n of nodes) if (n.managerStatus) byRaft.set(Number(n.managerStatus.raftId), n);
@@ -58,9 +76,12 @@ export function nextMembershipStep(
     if (n.spec.role === "manager" || members.has(raftId)) continue;
     return { kind: "clear", nodeId: n.id }; // demoted and already out of the group
   }
+  for (const n of nodes) if (supersededDue(n).length > 0) return { kind: "revoke", nodeId: n.id };
   for (const id of [...s.conf.voters, ...s.conf.learners]) {
     const n = byRaft.get(id);
     if (n?.spec.role !== "worker" || id === self) continue;
+    // Its worker certificate first (it keeps presenting the manager one until it is out).
+    if (!workerCertificateRecorded(n) && !certGraceOver(n.id)) continue;
     if (s.conf.learners.includes(id)) return { kind: "remove", raftId: id, nodeId: n.id };
     const rest = s.conf.voters.filter((v) => v !== id);
     const live = rest.filter((v) => v === self || s.progress?.get(v)?.recentActive).length;
@@ -120,6 +141,8 @@ export class MembershipReconciler {
   #stopped = false;
   #refused = new Set<number>();
   readonly #since = Date.now();
+  /** Demoted members by when this leader first saw them (the certificate grace). */
+  readonly #demotedSeen = new Map<string, number>();
 
   constructor(d: MembershipDeps) {
     this.#d = d;
@@ -143,7 +166,17 @@ export class MembershipReconciler {
       const d = this.#d;
       const nodes = d.store.view((tx) => tx.find("nodes"));
       if (Date.now() - this.#since >= REACHABILITY_SETTLE_MS) await this.#reachability(nodes);
-      const step = nextMembershipStep(nodes, d.status(), d.selfRaftId);
+      const now = Date.now();
+      const demoted = new Set<string>();
+      for (const n of nodes)
+        if (n.spec.role === "worker" && n.managerStatus) {
+          demoted.add(n.id);
+          if (!this.#demotedSeen.has(n.id)) this.#demotedSeen.set(n.id, now);
+        }
+      for (const id of this.#demotedSeen.keys()) if (!demoted.has(id)) this.#demotedSeen.delete(id);
+      const grace = d.certGraceMs ?? DEMOTION_CERT_GRACE_MS;
+      const graceOver = (id: string) => now - (this.#demotedSeen.get(id) ?? now) >= grace;
+      const step = nextMembershipStep(nodes, d.status(), d.selfRaftId, graceOver);
       if (!step) return;
       if (step.kind === "refuse") {
         if (!this.#refused.has(step.raftId))
@@ -160,14 +193,36 @@ export class MembershipReconciler {
       } else if (step.kind === "remove") {
         d.log.info("manager demoted: removing from the Raft group", { raftId: step.raftId });
         await d.change({ type: "removeNode", nodeId: step.raftId });
-      } else {
-        await d.writer.update((tx) => {
+      } else if (step.kind === "revoke") {
+        const revoked = await d.writer.update((tx) => {
           const n = tx.get("nodes", step.nodeId);
-          if (!n?.managerStatus) return;
-          const { managerStatus: _, ...rest } = n;
-          const status = { ...n.status, state: "down" as const, message: "left the Raft group" };
-          tx.update("nodes", { ...rest, status, updatedAt: Date.now() });
+          if (!n) return [];
+          const now = Date.now();
+          const serials = revokeSerialsInTx(tx, supersededDue(n), now);
+          const certificate = withoutSuperseded(n.certificate);
+          tx.update("nodes", { ...n, ...(certificate ? { certificate } : {}), updatedAt: now });
+          return serials;
         });
+        d.log.info("superseded certificates revoked", { node: step.nodeId, serials: revoked });
+      } else {
+        const revoked = await d.writer.update((tx) => {
+          const n = tx.get("nodes", step.nodeId);
+          if (!n?.managerStatus) return [];
+          const now = Date.now();
+          // Out of the group: its manager certificate opens no manager door any more.
+          const serials = revokeSerialsInTx(tx, revokedOnLeave(n), now);
+          const { managerStatus: _, certificate: c, ...rest } = n;
+          const certificate = withoutSuperseded(c);
+          const status = { ...n.status, state: "down" as const, message: "left the Raft group" };
+          tx.update("nodes", {
+            ...rest,
+            ...(certificate ? { certificate } : {}),
+            status,
+            updatedAt: now,
+          });
+          return serials;
+        });
+        d.log.info("manager left the Raft group", { node: step.nodeId, revoked });
       }
     } catch (err) {
       this.#d.log.debug("membership step failed", { err: (err as Error).message });

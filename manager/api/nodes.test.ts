@@ -143,3 +143,25 @@ test("node demote: refused when the other managers would lack a quorum of reacha
   assert.equal((await demote("m3")).status, 200);
   assert.equal(store.view((tx) => tx.get("nodes", "m3"))!.spec.role, "worker");
 });
+
+test("node promote of an edge agent is refused with what to do; a member's demotion can be undone", async () => {
+  const w = testWorld({ nodes: [managerNode("m1", "a"), workerNode("w1", "edge-1")] });
+  const api = new ApiServer(w.ctx);
+  const setRole = async (ref: string, role: string) => {
+    const n = (await call(api, "GET", `/v1/nodes/${ref}`)).body;
+    return call(api, "POST", `/v1/nodes/${ref}/update?version=${n.version}`, { ...n.spec, role });
+  };
+  const r = await setRole("w1", "manager");
+  assert.equal(r.status, 409);
+  assert.equal(r.body.error.code, "failed_precondition");
+  assert.match(r.body.error.message, /edge-1 \(w1\) runs no manager daemon/);
+  assert.match(r.body.error.message, /fleet join --token <manager token>/);
+  assert.equal(w.store.view((tx) => tx.get("nodes", "w1"))!.spec.role, "worker");
+  // A demoted manager still in the Raft group (managerStatus) may be promoted back.
+  await w.store.update((tx) => {
+    const n = managerNode("m2", "b");
+    tx.create("nodes", { ...n, spec: { ...n.spec, role: "worker" as const } });
+  });
+  assert.equal((await setRole("m2", "manager")).status, 200);
+  assert.equal(w.store.view((tx) => tx.get("nodes", "m2"))!.spec.role, "manager");
+});

@@ -6,6 +6,7 @@ import { validateNodeSpec } from "../../core/model/validate.ts";
 import { by } from "../../core/store/indexes.ts";
 import type { ReadTx } from "../../core/store/tx.ts";
 import { revokeNodeInTx } from "../ca/lifecycle.ts";
+import { promotionRefusal } from "../ca/role-reissue.ts";
 import { ApiError, invalidSpec } from "./errors.ts";
 import { findNode } from "./resolve.ts";
 import type { ApiResponse, Call, Query, Route } from "./router.ts";
@@ -80,6 +81,9 @@ async function update(c: Call): Promise<ApiResponse> {
   const now = c.ctx.now();
   const node = await c.ctx.writer.update((tx) => {
     const cur = findNode(tx, c.params.ref!);
+    // Only a manager daemon can be a manager: an edge agent is refused with what to do.
+    const refusal = spec.role === "manager" ? promotionRefusal(cur) : undefined;
+    if (refusal !== undefined) throw new ApiError("failed_precondition", refusal);
     if (cur.spec.role === "manager" && spec.role === "worker" && managers(tx) <= 1) {
       throw new ApiError(
         "failed_precondition",

@@ -5,8 +5,16 @@
 // the broker. The new material is written like an agent's (crash-safe key/cert order) and
 // swapped in for new connections (SecurityDeps.tls reads it at each one); the new serial is
 // recorded on the manager's Node. While the CA is locked a renewal waits and retries.
+//
+// Role changes (manager/ca/role-reissue.ts): when the Node's role differs from its
+// certificate's OU (demoted, or a demotion undone), it renews at once and gets the store's role.
+// A worker certificate is written to disk and recorded but not swapped in: the demoted manager
+// keeps presenting its manager certificate to its peers until the leader has removed it from
+// the Raft group (and revoked that certificate); it then stops. A certificate the Node does not
+// record yet (the founder's first) is recorded.
 
 import { decodeMessage, encodeMessage } from "../../core/codec/index.ts";
+import { parseCertificate } from "../../core/crypto/cert-read.ts";
 import type { Store } from "../../core/store/store.ts";
 import type { StoreWriter } from "../../core/store/writer.ts";
 import {
@@ -18,6 +26,7 @@ import {
 } from "../../edge-agent/renewal.ts";
 import type { Logger } from "../log.ts";
 import type { CertificateAuthority } from "./ca.ts";
+import { nextCertificateRecord, roleCertificate } from "./role-reissue.ts";
 
 export interface ManagerRenewalOptions {
   dataDir: string;
@@ -32,10 +41,27 @@ export interface ManagerRenewalOptions {
   now?: () => number;
   /** Retry while the CA is locked or a write fails (default 60 s, jittered). */
   retryMs?: number;
+  /** How often the Node's role and record are compared with the certificate (default 1 s). */
+  roleCheckMs?: number;
+}
+
+export interface ManagerRenewal {
+  readonly renewal: CertificateRenewal;
+  renewNow(): void;
+  stop(): void;
+}
+
+function certRole(certPem: string): {
+  serial: string;
+  notAfterMs: number;
+  role: string | undefined;
+} {
+  const c = parseCertificate(certPem);
+  return { serial: c.serial, notAfterMs: c.notAfterMs, role: c.subject.organizationalUnit };
 }
 
 /** Starts the manager's renewal; undefined (logged) when its certificate files are unusable. */
-export function startManagerRenewal(o: ManagerRenewalOptions): CertificateRenewal | undefined {
+export function startManagerRenewal(o: ManagerRenewalOptions): ManagerRenewal | undefined {
   const paths: CertPaths = certPaths(o.dataDir);
   let material: NodeMaterial;
   try {
@@ -59,12 +85,15 @@ export function startManagerRenewal(o: ManagerRenewalOptions): CertificateRenewa
         dnsNames: dnsOf(node?.managerStatus),
       });
       const body = encodeMessage("cert", { certPem: issued.certPem, caPem: ca.root.certPem });
+      const presented = certRole(csr.message.certPem);
+      const role = issued.role === "manager" ? "manager" : "worker";
       if (renewal?.onCert(body))
         void o.writer
           .update((tx) => {
             const n = tx.get("nodes", o.nodeId);
             if (!n) return;
-            const certificate = { serial: issued.serial, notAfter: issued.notAfterMs };
+            const next = { serial: issued.serial, notAfterMs: issued.notAfterMs, role } as const;
+            const certificate = nextCertificateRecord(n.certificate, next, presented);
             tx.update("nodes", { ...n, certificate, updatedAt: Date.now() });
           })
           .catch((err: Error) => o.log.warn("own serial not recorded", { err: err.message }));
@@ -84,7 +113,15 @@ export function startManagerRenewal(o: ManagerRenewalOptions): CertificateRenewa
           setImmediate(() => answer(payload));
           return true;
         },
-        updateTls: (m) => o.swap({ caPem: m.ca, certPem: m.cert, keyPem: m.key }),
+        updateTls: (m) => {
+          if (certRole(m.cert).role === "worker") {
+            o.log.info(
+              "demoted: worker certificate written; the manager certificate stays in use until this manager leaves the Raft group",
+            );
+            return;
+          }
+          o.swap({ caPem: m.ca, certPem: m.cert, keyPem: m.key });
+        },
       },
       log: (line) => o.log.info(line),
       onRenewed: (r) =>
@@ -96,7 +133,62 @@ export function startManagerRenewal(o: ManagerRenewalOptions): CertificateRenewa
     material,
   );
   renewal.start();
-  return renewal;
+  const r = renewal;
+  let asked: string | undefined;
+  let recording = false;
+  const check = () => {
+    const node = o.store.view((tx) => tx.get("nodes", o.nodeId));
+    if (!node) return;
+    const mine = certRole(r.material.certPem);
+    if (node.spec.role !== mine.role) {
+      // One immediate renewal per role change; the renewal retries on its own after that.
+      if (asked !== node.spec.role) {
+        asked = node.spec.role;
+        o.log.info("role changed: reissuing this manager's certificate", {
+          from: mine.role,
+          to: node.spec.role,
+        });
+        r.renewNow();
+      }
+      return;
+    }
+    asked = undefined;
+    if (recording || roleCertificate(node)?.serial === mine.serial) return;
+    recording = true;
+    void o.writer
+      .update((tx) => {
+        const n = tx.get("nodes", o.nodeId);
+        if (!n || n.certificate?.serial === mine.serial) return;
+        const prev = roleCertificate(n);
+        const role = mine.role === "worker" ? "worker" : "manager";
+        // A record from before roles were tracked is a manager's (managers always had one).
+        const recorded = prev && {
+          serial: prev.serial,
+          notAfterMs: prev.notAfter,
+          role: prev.role ?? "manager",
+        };
+        const certificate = nextCertificateRecord(
+          prev,
+          { serial: mine.serial, notAfterMs: mine.notAfterMs, role },
+          recorded ?? { ...mine, role },
+        );
+        tx.update("nodes", { ...n, certificate, updatedAt: Date.now() });
+      })
+      .catch((err: Error) => o.log.debug("own certificate not recorded yet", { err: err.message }))
+      .finally(() => {
+        recording = false;
+      });
+  };
+  const timer = setInterval(check, o.roleCheckMs ?? 1000);
+  check();
+  return {
+    renewal: r,
+    renewNow: () => r.renewNow(),
+    stop: () => {
+      clearInterval(timer);
+      r.stop();
+    },
+  };
 }
 
 type ManagerStatusLike = { addr?: string; brokerAddr?: string } | undefined;

@@ -56,12 +56,14 @@ test("node inspect, update, promote, demote, rm and ps through the real CLI", as
     assert.equal(up.code, 0, up.stderr);
     assert.equal(node("w1").spec.availability, "drain");
     assert.deepEqual(node("w1").spec.labels, { zone: "a" });
+    // An edge agent cannot run the manager components: refused, saying what to do instead.
     const promote = await run("node", "promote", "w2");
-    assert.match(promote.stdout, /Node worker-2 promoted to a manager/);
-    assert.equal(node("w2").spec.role, "manager");
+    assert.equal(promote.code, 1);
+    assert.match(promote.stderr, /worker-2 .* runs no manager daemon .*fleet join --token/);
+    assert.equal(node("w2").spec.role, "worker");
     const demote = await run("node", "demote", "worker-2");
     assert.equal(demote.code, 0, demote.stderr);
-    assert.equal(node("w2").spec.role, "worker");
+    assert.match(demote.stdout, /Node worker-2 is already a worker/);
     const rm = await run("node", "rm", "w2");
     assert.equal(rm.code, 1);
     assert.match(rm.stderr, /not down and can't be removed.*--force/);

@@ -108,17 +108,17 @@ test("node update, promote, demote and rm", async () => {
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--availability: "sleep" is not active, pause or drain/);
 
+  // An edge agent cannot run the manager components: promotion is refused with what to do.
   const p = await c.fleet(f, ["node", "promote", "edge-2"]);
-  ok(p);
-  assert.equal(p.stdout.trim(), "Node edge-2 promoted to a manager.");
-  assert.equal((await node("edge-2")).spec.role, "manager");
-  const again = await c.fleet(f, ["node", "promote", "edge-2"]);
+  assert.equal(p.code, 1);
+  assert.match(p.stderr, /node edge-2 .* runs no manager daemon .*fleet join --token/);
+  assert.equal((await node("edge-2")).spec.role, "worker");
+  const again = await c.fleet(f, ["node", "promote", "manager-1"]);
   ok(again);
-  assert.equal(again.stdout.trim(), "Node edge-2 is already a manager.");
+  assert.equal(again.stdout.trim(), "Node manager-1 is already a manager.");
   const d = await c.fleet(f, ["node", "demote", "edge-2"]);
   ok(d);
-  assert.equal(d.stdout.trim(), "Node edge-2 demoted to a worker.");
-  assert.equal((await node("edge-2")).spec.role, "worker");
+  assert.equal(d.stdout.trim(), "Node edge-2 is already a worker.");
 
   const rmManager = await c.fleet(f, ["node", "rm", "manager-1"]);
   assert.equal(rmManager.code, 1);
