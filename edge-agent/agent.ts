@@ -6,6 +6,7 @@ import { MANAGER_SERVER_NAME } from "../core/crypto/identity.ts";
 import { topics } from "../core/topics.ts";
 import type { AgentConfig } from "./config.ts";
 import type { Executor } from "./executor/executor.ts";
+import { agentGossip, type GossipAgent } from "./gossip.ts";
 import { describeNode, detectHardware } from "./labels/labels.ts";
 import { containerFinder, LogServer, streamerFor } from "./logs.ts";
 import { CertificateRenewal, loadMaterial } from "./renewal.ts";
@@ -20,6 +21,7 @@ export interface Agent {
   session: Session;
   /** Present when the agent holds a certificate (certFile, keyFile and caFile configured). */
   renewal?: CertificateRenewal;
+  gossip: GossipAgent;
   stop(): Promise<void>;
 }
 
@@ -77,6 +79,13 @@ export function startAgent(c: AgentConfig, executor: Executor, hooks: AgentHooks
     streamer: streamerFor(executor),
     log: hooks.log,
   });
+  const gossip = agentGossip({
+    ...c,
+    tasks: loaded.state.assignment.tasks,
+    statuses: () => worker.statuses(),
+    publish: (topic, payload) => session?.publish(topic, payload, 0, true) ?? false,
+    log: hooks.log,
+  });
   session = new Session({
     clusterId: c.clusterId,
     nodeId: c.nodeId,
@@ -90,7 +99,7 @@ export function startAgent(c: AgentConfig, executor: Executor, hooks: AgentHooks
     log: hooks.log,
     ...(tls ? { tls } : {}),
     ...(hooks.onConnected ? { onConnected: hooks.onConnected } : {}),
-    subscriptions: renewal ? [certTopic, logServer.topic] : [logServer.topic],
+    subscriptions: [...(renewal ? [certTopic] : []), logServer.topic, gossip.filter],
     // Back after expiry (within the window): a restricted session to re-enrol first.
     ...(renewal
       ? {
@@ -102,18 +111,23 @@ export function startAgent(c: AgentConfig, executor: Executor, hooks: AgentHooks
     onMessage: (topic: string, payload: Buffer) => {
       if (topic === certTopic) renewal?.onCert(payload);
       else if (topic === logServer.topic) logServer.onRequest(payload);
+      else gossip.onMessage(topic, payload);
     },
+    onAssignment: (a) => gossip.onAssignment(a),
   });
   session.start();
   worker.start();
   renewal?.start();
+  gossip.start();
   const s = session;
   return {
     worker,
     session: s,
     ...(renewal ? { renewal } : {}),
+    gossip,
     async stop() {
       renewal?.stop();
+      gossip.stop();
       logServer.stop();
       await s.stop();
       await worker.stop();

@@ -4,6 +4,7 @@
 //                  [--config FILE] [--heartbeat-ms MS] [--offline-after-ms MS] [--poll-ms MS]
 //                  [--docker-socket PATH] [--hostname H] [--tls-cert F --tls-key F --tls-ca F]
 //                  [--token T]
+//   edge-agent peers --data-dir D [--json]   (the peer table the running agent writes)
 // `run` with a join token (flag or `joinToken` in the config) and no certificates in the data
 // dir joins first through its brokers (a freshly flashed image), retrying while no manager can
 // be reached. Containers keep running when the agent stops.
@@ -12,6 +13,7 @@ import { limits } from "../core/limits.ts";
 import { AGENT_VERSION, startAgent } from "./agent.ts";
 import { ConfigError, loadConfig, type PendingJoin, pendingJoin, saveConfig } from "./config.ts";
 import { DockerExecutor } from "./executor/docker.ts";
+import { peersCommand } from "./gossip-peers.ts";
 import { parseJoinArgs } from "./join/args.ts";
 import { hasCerts } from "./join/certs.ts";
 import { enrolAgent } from "./join/enrol.ts";
@@ -23,6 +25,7 @@ const USAGE = `usage: edge-agent join --token T --data-dir D [--label k=v…] [-
        edge-agent run --data-dir D [--cluster C --node-id N --broker URL [--broker…]]
        [--label k=v…] [--config FILE] [--heartbeat-ms MS] [--offline-after-ms MS] [--poll-ms MS]
        [--docker-socket PATH] [--hostname H] [--tls-cert F --tls-key F --tls-ca F] [--token T]
+       edge-agent peers --data-dir D [--json]   (the peers heard over sealed gossip)
        edge-agent version`;
 
 function log(line: string): void {
@@ -90,6 +93,12 @@ async function main(argv: string[]): Promise<number | undefined> {
     return 0;
   }
   if (command === "join") return join(rest);
+  if (command === "peers")
+    return peersCommand(
+      rest,
+      (s) => console.log(s),
+      (s) => console.error(s),
+    );
   if (command === "run") return run(rest);
   console.error(USAGE);
   return 2;

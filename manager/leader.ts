@@ -10,6 +10,7 @@ import type { StoreAction } from "../core/store/actions.ts";
 import type { Store } from "../core/store/store.ts";
 import type { StoreWriter } from "../core/store/writer.ts";
 import type { CertificateAuthority } from "./ca/ca.ts";
+import { GossipKeyService } from "./ca/gossip-key.ts";
 import { type RenewalService, storeRenewalService } from "./ca/renewal-service.ts";
 import { type JoinMember, JoinService } from "./ca/service.ts";
 import { Dispatcher } from "./dispatcher/dispatcher.ts";
@@ -140,6 +141,7 @@ export class LeaderComponents {
   #join: JoinService | undefined;
   #renewal: RenewalService | undefined;
   #membership: MembershipReconciler | undefined;
+  #gossipKeys: GossipKeyService | undefined;
 
   constructor(private readonly deps: LeaderDeps) {}
 
@@ -157,6 +159,9 @@ export class LeaderComponents {
       }
     }
     this.#orch = new OrchestratorDriver(deps);
+    // The gossip key ring: made if the cluster has none, pruned when a grace ends.
+    this.#gossipKeys = new GossipKeyService(deps.writer, deps.log.child("gossip"));
+    this.#gossipKeys.start();
     this.#bus = await connectBus(deps);
     this.#dispatcher = new Dispatcher({
       writer: deps.writer,
@@ -206,6 +211,8 @@ export class LeaderComponents {
   }
 
   async stop(): Promise<void> {
+    this.#gossipKeys?.stop();
+    this.#gossipKeys = undefined;
     this.#membership?.stop();
     this.#membership = undefined;
     await this.#join?.stop().catch(() => {});

@@ -9,7 +9,11 @@ import { statfsSync } from "node:fs";
 import { isIP } from "node:net";
 import { freemem, loadavg, totalmem } from "node:os";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
-import type { TaskStatusUpdate, WireNodeDescription } from "../../core/codec/index.ts";
+import type {
+  MessageBodies,
+  TaskStatusUpdate,
+  WireNodeDescription,
+} from "../../core/codec/index.ts";
 import { decodeMessage, encodeMessage } from "../../core/codec/index.ts";
 import { limits } from "../../core/limits.ts";
 import { type Topics, topics } from "../../core/topics.ts";
@@ -76,6 +80,8 @@ export interface SessionOptions {
   reenrolTopics?: string[];
   /** The connection's subscriptions were acknowledged (a csr sent now can get its answer). */
   onReady?: (o: { reenrolling: boolean }) => void;
+  /** Every valid assignment as received (e.g. its gossip keys), after the worker has it. */
+  onAssignment?: (a: MessageBodies["assign"]) => void;
 }
 
 export class Session implements StatusSink {
@@ -132,12 +138,12 @@ export class Session implements StatusSink {
   }
 
   /** Publishes on the current connection; false when there is none. */
-  publish(topic: string, payload: Uint8Array, qos: 0 | 1 = 1): boolean {
+  publish(topic: string, payload: Uint8Array, qos: 0 | 1 = 1, retain = false): boolean {
     const c = this.#client;
     if (!c || !this.#broker) return false;
     // Anything but the csr would cut a re-enrolment session (the broker refuses it).
     if (this.#reenrolling && topic !== this.#t.csr(this.#o.nodeId)) return false;
-    c.publish(topic, Buffer.from(payload), { qos });
+    c.publish(topic, Buffer.from(payload), { qos, retain });
     return true;
   }
 
@@ -351,6 +357,7 @@ export class Session implements StatusSink {
     this.#o.worker.setAssignment({ version, tasks });
     if (brokers) this.#learn(brokers);
     if (d.message.heartbeatPeriodMs) this.#clusterPeriod(d.message.heartbeatPeriodMs);
+    this.#o.onAssignment?.(d.message);
     // A live assignment (the answer to our hello, or a change) proves a manager is there; a
     // retained one only proves the broker is [MQTT-3.3.1-9: live deliveries carry retain 0].
     if (!retained && !this.#managerSeen) {
