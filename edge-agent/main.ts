@@ -16,7 +16,6 @@ import { DockerExecutor } from "./executor/docker.ts";
 import { peersCommand } from "./gossip-peers.ts";
 import { parseJoinArgs } from "./join/args.ts";
 import { hasCerts } from "./join/certs.ts";
-import { enrolAgent } from "./join/enrol.ts";
 import { JoinError } from "./join/errors.ts";
 import { backoffDelay } from "./session/backoff.ts";
 
@@ -31,6 +30,14 @@ const USAGE = `usage: edge-agent join --token T --data-dir D [--label k=v…] [-
 function log(line: string): void {
   process.stderr.write(`${new Date().toISOString()} ${line}\n`);
 }
+
+/**
+ * Joining builds a csr and checks the CA's chain: X.509/ASN.1 and signature code (~10 MB once
+ * evaluated) that a joined agent never needs at start, so it is loaded only here (esbuild keeps
+ * it in the one bundle, evaluated on first use).
+ */
+const enrolAgent: typeof import("./join/enrol.ts").enrolAgent = async (o) =>
+  (await import("./join/enrol.ts")).enrolAgent(o);
 
 async function join(argv: string[]): Promise<number> {
   const r = await enrolAgent({ ...parseJoinArgs(argv), log });

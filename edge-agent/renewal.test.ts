@@ -15,7 +15,17 @@ import {
   testNodeCert,
   testRoot,
 } from "../core/crypto/testing.ts";
-import { CertificateRenewal, certPaths, loadMaterial, type NodeMaterial } from "./renewal.ts";
+import {
+  CertificateRenewal,
+  certPaths,
+  loadMaterial,
+  loadRenewalOps,
+  type NodeMaterial,
+} from "./renewal.ts";
+
+// The csr code loads on the first renewal (renewal-lazy.test.ts covers that); loaded up front
+// here so the short ticks below see each step at once.
+await loadRenewalOps();
 
 const root = testRoot("c1");
 

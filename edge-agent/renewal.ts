@@ -12,24 +12,28 @@
 import { existsSync, readFileSync, unlinkSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { decodeMessage, encodeMessage } from "../core/codec/index.ts";
-import { parseCertificate } from "../core/crypto/cert-read.ts";
 import { CryptoError } from "../core/crypto/errors.ts";
-import { verifyIdentity } from "../core/crypto/identity.ts";
-import {
-  generateKeyPair,
-  type KeyPair,
-  keySeedBytes,
-  privateKeyFromPem,
-  privateKeyToPem,
-} from "../core/crypto/keys.ts";
-import { signRenewal } from "../core/crypto/proof.ts";
+import type { KeyPair } from "../core/crypto/keys.ts";
 import { renewalState, renewalTimeMs } from "../core/crypto/renewal.ts";
 import { limits } from "../core/limits.ts";
 import { topics } from "../core/topics.ts";
+import { certFacts, keyFitsCert } from "./cert-facts.ts";
 import { JoinError } from "./join/errors.ts";
 import { atomicWrite } from "./state/state.ts";
 
 export const CERTS_DIR = "certs";
+
+type Ops = typeof import("./renewal-ops.ts");
+let ops: Ops | undefined;
+
+/**
+ * The X.509/ASN.1 and signature code a renewal needs (renewal-ops.ts, ~10 MB once evaluated),
+ * loaded when the first csr is due: the schedule and the key check at start use node:crypto.
+ */
+export async function loadRenewalOps(): Promise<Ops> {
+  ops ??= await import("./renewal-ops.ts");
+  return ops;
+}
 
 export interface CertPaths {
   ca: string;
@@ -69,6 +73,12 @@ export interface RenewalOptions {
   paths: CertPaths;
   link: RenewalLink;
   reenrolWindowMs?: number;
+  /**
+   * Join listeners (mqtts://) to re-enrol through when the certificate has expired within the
+   * window and no broker session is up: brokers that refuse an expired certificate in the
+   * handshake (an external mosquitto) never admit the restricted session (join/reenrol.ts).
+   */
+  joinBrokers?: string[];
   /** Resend an unanswered csr after this long (default 30 s, jittered ±50%). */
   retryMs?: number;
   now?: () => number;
@@ -93,8 +103,7 @@ export function loadMaterial(paths: CertPaths): NodeMaterial {
   const caPem = readFileSync(paths.ca, "utf8");
   const certPem = readFileSync(paths.cert, "utf8");
   let keyPem = readFileSync(paths.key, "utf8");
-  const certKey = parseCertificate(certPem).publicKey;
-  const same = (pem: string) => equal(privateKeyFromPem(pem).publicKey, certKey);
+  const same = (pem: string) => keyFitsCert(pem, certPem);
   if (!same(keyPem)) {
     const prev = existsSync(paths.prevKey) ? readFileSync(paths.prevKey, "utf8") : undefined;
     if (prev === undefined || !same(prev))
@@ -111,7 +120,8 @@ function equal(a: Uint8Array, b: Uint8Array): boolean {
 export class CertificateRenewal {
   readonly #o: RenewalOptions;
   #material: NodeMaterial;
-  #key: KeyPair;
+  /** Parsed when the first csr is due (loadRenewalOps). */
+  #key: KeyPair | undefined;
   #serial = "";
   #notAfterMs = 0;
   #renewAtMs = 0;
@@ -124,7 +134,6 @@ export class CertificateRenewal {
   constructor(o: RenewalOptions, material: NodeMaterial) {
     this.#o = o;
     this.#material = material;
-    this.#key = privateKeyFromPem(material.keyPem);
     this.#adopt(material.certPem);
   }
 
@@ -183,7 +192,7 @@ export class CertificateRenewal {
   }
 
   #adopt(certPem: string): void {
-    const c = parseCertificate(certPem);
+    const c = certFacts(certPem);
     this.#serial = c.serial;
     this.#notAfterMs = c.notAfterMs;
     this.#renewAtMs = renewalTimeMs(c.notBeforeMs, c.notAfterMs, (this.#o.random ?? Math.random)());
@@ -226,23 +235,29 @@ export class CertificateRenewal {
       );
       return;
     }
-    this.#send();
+    if (ops) this.#send(ops);
+    else
+      loadRenewalOps().then(
+        (o) => this.#stopped || this.#send(o),
+        (err: Error) => this.#o.log?.(`renewal: cannot load the certificate code: ${err.message}`),
+      );
     const retry = this.#o.retryMs ?? 30_000;
     this.#arm(retry * (0.5 + (this.#o.random ?? Math.random)()));
   }
 
-  #send(): void {
+  #send(o: Ops): void {
+    this.#key ??= o.privateKeyFromPem(this.#material.keyPem);
     const curve = this.#key.curve;
     // One new key per renewal, reused by retries, so a late answer to an earlier attempt fits.
     const next =
       this.#pending ??
-      generateKeyPair(
+      o.generateKeyPair(
         curve,
-        this.#o.randomBytes?.(keySeedBytes(curve)) ?? randomSeed(keySeedBytes(curve)),
+        this.#o.randomBytes?.(o.keySeedBytes(curve)) ?? randomSeed(o.keySeedBytes(curve)),
       );
     const subject = { clusterId: this.#o.clusterId, nodeId: this.#o.nodeId, serial: this.#serial };
-    const proof = signRenewal(this.#key, next, subject);
-    const role = parseCertificate(this.#material.certPem).subject.organizationalUnit;
+    const proof = o.signRenewal(this.#key, next, subject);
+    const role = o.parseCertificate(this.#material.certPem).subject.organizationalUnit;
     const body = encodeMessage("csr", {
       ...proof,
       role: role === "manager" ? "manager" : "worker",
@@ -253,6 +268,35 @@ export class CertificateRenewal {
       this.#sentAtMs = this.#now();
       this.stats.sent++;
       this.#o.log?.(`renewal: csr sent (certificate ${this.#serial})`);
+    } else if (this.#o.joinBrokers?.length && this.#state() === "expired-reenrol") {
+      this.#pending = next;
+      void this.#viaJoin(body);
+    }
+  }
+
+  #joining = false;
+
+  /** The csr through a join listener, each in turn; the answer is checked like any other. */
+  async #viaJoin(csr: Uint8Array): Promise<void> {
+    if (this.#joining) return;
+    this.#joining = true;
+    try {
+      const { reenrolOverJoin } = await import("./join/reenrol.ts");
+      for (const url of this.#o.joinBrokers ?? []) {
+        if (this.#stopped) return;
+        try {
+          const caPem = this.#material.caPem;
+          const certPem = await reenrolOverJoin({ url, caPem, csr });
+          this.stats.sent++;
+          this.#o.log?.(`renewal: re-enrolled through the join listener ${url}`);
+          this.onCert(encodeMessage("cert", { certPem, caPem }));
+          return;
+        } catch (err) {
+          this.#o.log?.(`renewal: re-enrolment through ${url}: ${(err as Error).message}`);
+        }
+      }
+    } finally {
+      this.#joining = false;
     }
   }
 
@@ -260,17 +304,17 @@ export class CertificateRenewal {
   onCert(payload: Uint8Array): boolean {
     const d = decodeMessage(payload, "cert");
     const pending = this.#pending;
-    if (!d.ok || !pending) return this.#bad(d.ok ? "no renewal pending" : d.error.message);
+    if (!d.ok || !pending || !ops) return this.#bad(d.ok ? "no renewal pending" : d.error.message);
     try {
-      const root = parseCertificate(this.#material.caPem);
-      const id = verifyIdentity(d.message.certPem, root, { nowMs: this.#now() });
+      const root = ops.parseCertificate(this.#material.caPem);
+      const id = ops.verifyIdentity(d.message.certPem, root, { nowMs: this.#now() });
       if (id.nodeId !== this.#o.nodeId) throw new CryptoError("wrong-identity", "not this node");
       if (!equal(id.publicKey, pending.publicKey))
         throw new CryptoError("bad-key", "certificate is not for the key just sent");
     } catch (err) {
       return this.#bad((err as Error).message);
     }
-    this.#install(d.message.certPem, pending);
+    this.#install(d.message.certPem, pending, ops);
     return true;
   }
 
@@ -280,9 +324,9 @@ export class CertificateRenewal {
     return false;
   }
 
-  #install(certPem: string, key: KeyPair): void {
+  #install(certPem: string, key: KeyPair, o: Ops): void {
     const p = this.#o.paths;
-    const keyPem = privateKeyToPem(key);
+    const keyPem = o.privateKeyToPem(key);
     // Old key aside, new key, new certificate, old key gone: a crash at any point leaves a
     // key that matches node.pem (loadMaterial picks it).
     atomicWrite(p.prevKey, Buffer.from(this.#material.keyPem));

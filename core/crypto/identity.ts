@@ -15,13 +15,13 @@ import {
 import { isSignedBy, parseCertificate } from "./cert-read.ts";
 import { CryptoError } from "./errors.ts";
 import { type Curve, type KeyPair, publicKeyCurve } from "./keys.ts";
+import { MANAGER_SERVER_NAME } from "./names.ts";
 import { fromPem, toPem } from "./pem.ts";
 
 export type Role = "worker" | "manager" | "admin";
 export const roles: readonly Role[] = ["worker", "manager", "admin"];
 
-/** DNS name every manager certificate carries; agents verify the broker against it. */
-export const MANAGER_SERVER_NAME = "fleet-manager";
+export { MANAGER_SERVER_NAME };
 export const ROOT_CA_COMMON_NAME = "fleet-root-ca";
 
 export interface CertificateAuthorityKeys {
