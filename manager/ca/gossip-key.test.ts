@@ -14,6 +14,7 @@ import { aesGcm, gossipNonce } from "../../edge-agent/gossip-cipher.ts";
 import { ApiServer } from "../api/server.ts";
 import { call, testWorld } from "../api/testing.ts";
 import { decodePayload } from "../cli/monitor-format.ts";
+import { fleet, startApi } from "../cli/testing.ts";
 import { harness } from "../dispatcher/testing.ts";
 import { maintainGossipKeys } from "./gossip-key.ts";
 
@@ -134,4 +135,30 @@ test("fleet monitor shows a gossip message as sealed, without a key", () => {
   assert.ok(!JSON.stringify(d.summary).includes("secret-host"));
   // Damaged gossip is shown as such, never thrown.
   assert.equal(decodePayload("fleet/c1/gossip/n1", payload.subarray(0, 10)).type, "invalid");
+});
+
+test("fleet cluster update --rotate-gossip-key [--gossip-key-grace D] through the real CLI", async () => {
+  const s = await startApi();
+  try {
+    const first = await fleet(["cluster", "update", "--rotate-gossip-key"], { socket: s.socket });
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stdout, /key 1 is current/);
+    const r = await fleet(["cluster", "update", "--rotate-gossip-key", "--gossip-key-grace", "0"], {
+      socket: s.socket,
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /key 2 is current/);
+    assert.deepEqual(
+      ring(s.store)!.keys.map((k) => k.id),
+      [2],
+      "grace 0: the old key is gone at once",
+    );
+    const bad = await fleet(["cluster", "update", "--gossip-key-grace", "1h"], {
+      socket: s.socket,
+    });
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /goes with --rotate-gossip-key/);
+  } finally {
+    await s.stop();
+  }
 });
