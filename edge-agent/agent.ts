@@ -2,7 +2,7 @@
 // hardware labels in the node description. No decisions here: each part owns its own.
 
 import { mkdirSync, readFileSync } from "node:fs";
-import { MANAGER_SERVER_NAME } from "../core/crypto/identity.ts";
+import { MANAGER_SERVER_NAME } from "../core/crypto/names.ts";
 import { topics } from "../core/topics.ts";
 import type { AgentConfig } from "./config.ts";
 import type { Executor } from "./executor/executor.ts";
@@ -152,7 +152,14 @@ function renewalOf(
   try {
     const material = loadMaterial(paths);
     return new CertificateRenewal(
-      { clusterId: c.clusterId, nodeId: c.nodeId, paths, link, log },
+      {
+        clusterId: c.clusterId,
+        nodeId: c.nodeId,
+        paths,
+        link,
+        log,
+        ...(c.joinBrokers ? { joinBrokers: c.joinBrokers } : {}),
+      },
       material,
     );
   } catch (err) {

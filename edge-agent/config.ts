@@ -28,6 +28,9 @@ export interface AgentConfig {
   pollIntervalMs: number;
   dockerSocket?: string;
   tls?: Tls;
+  /** Join listeners (mqtts://) to re-enrol through after an expiry when the brokers refuse the
+   * expired certificate (an external mosquitto); a join through one writes it. */
+  joinBrokers?: string[];
 }
 
 type Tls = { certFile?: string; keyFile?: string; caFile?: string };
@@ -43,12 +46,12 @@ const NUMBERS = ["heartbeat-ms", "offline-after-ms", "poll-ms"] as const;
 const STRINGS = ["data-dir", "cluster", "node-id", "config", "docker-socket", "hostname", "token"];
 const TLS = ["tls-cert", "tls-key", "tls-ca"];
 /** Keys a join writes to the data dir's agent.json. */
-const JOINED = ["clusterId", "nodeId", "brokers", "tls"];
+const JOINED = ["clusterId", "nodeId", "brokers", "tls", "joinBrokers"];
 
 /** Parses `--name value` / `--name=value` flags; repeated --broker and --label accumulate. */
 export function parseFlags(argv: string[]): Map<string, string[]> {
   const out = new Map<string, string[]>();
-  const known = new Set([...NUMBERS, ...STRINGS, ...TLS, "broker", "label"]);
+  const known = new Set([...NUMBERS, ...STRINGS, ...TLS, "broker", "label", "join-broker"]);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (!a.startsWith("--")) throw new ConfigError(`unexpected argument ${JSON.stringify(a)}`);
@@ -175,6 +178,11 @@ export function loadConfig(argv: string[]): AgentConfig {
       50,
     ),
   };
+  const joinBrokers =
+    f.get("join-broker") ?? (Array.isArray(file.joinBrokers) ? file.joinBrokers.map(String) : []);
+  for (const b of joinBrokers)
+    if (!/^mqtts:\/\/[^/]+/.test(b)) throw new ConfigError(`--join-broker ${b}: expected mqtts://`);
+  if (joinBrokers.length > 0) config.joinBrokers = joinBrokers;
   const socket = str("docker-socket", "dockerSocket");
   if (socket) config.dockerSocket = socket;
   // saveConfig writes `tls: {certFile, keyFile, caFile}`; `tlsCert` etc. are accepted too.

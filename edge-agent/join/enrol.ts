@@ -10,7 +10,13 @@ import { CONFIG_FILE } from "../config.ts";
 import { describeNode, detectHardware } from "../labels/labels.ts";
 import { atomicWrite } from "../state/state.ts";
 import { hasCerts, writeCerts } from "./certs.ts";
-import { type JoinOptions, type JoinResult, joinCluster } from "./client.ts";
+import {
+  brokerUrl,
+  type JoinOptions,
+  type JoinResult,
+  joinCluster,
+  parseManager,
+} from "./client.ts";
 import { JoinError } from "./errors.ts";
 
 export interface EnrolOptions
@@ -54,11 +60,17 @@ export async function enrolAgent(o: EnrolOptions): Promise<JoinResult> {
   const tls = writeCerts(o.dataDir, r);
   const { joinToken: _, ...keep } = existing;
   const fileLabels = typeof keep.labels === "object" && keep.labels !== null ? keep.labels : {};
+  // Addresses joined through that are not brokers of the cluster are join-only listeners (an
+  // external broker's): kept to re-enrol through after an expiry (edge-agent/join/reenrol.ts).
+  const joinBrokers = o.managers
+    .map((m) => brokerUrl(parseManager(m)))
+    .filter((u) => !r.brokers.includes(u));
   const config = {
     ...keep,
     clusterId: r.clusterId,
     nodeId: r.nodeId,
     brokers: r.brokers,
+    ...(joinBrokers.length > 0 ? { joinBrokers } : {}),
     ...(o.hostname ? { hostname: o.hostname } : {}),
     labels: { ...fileLabels, ...o.labels },
     tls,

@@ -19,6 +19,7 @@ import type { Bus, Subscription } from "../dispatcher/bus.ts";
 import type { Logger } from "../log.ts";
 import type { AltNames, CertificateAuthority } from "./ca.ts";
 import { CaKeeper } from "./lifecycle.ts";
+import { reenrolByJoin } from "./reenrol-join.ts";
 
 export interface JoinMember {
   raftId: number;
@@ -108,6 +109,10 @@ export class JoinService {
     respond: (r: Response) => Promise<void>,
   ): Promise<void> {
     if (this.#stopped) return;
+    // A csr here is a node re-enrolling after expiry through a broker that refuses its expired
+    // certificate (reenrol-join.ts); its old certificate and key stand in for a token.
+    const csr = decodeMessage(payload, "csr");
+    if (csr.ok) return this.#reenrol(reqId, csr.message, respond);
     const decoded = decodeMessage(payload, "joinRequest");
     if (!decoded.ok) {
       this.#d.log.info("join refused", { req: reqId, err: decoded.error.message });
@@ -127,6 +132,23 @@ export class JoinService {
       const code = err instanceof CryptoError ? err.code : retry ? "unavailable" : "refused";
       this.#d.log.info("join refused", { req: reqId, code, err: e.message });
       await respond({ ok: false, error: e.message.slice(0, 1000), code, retry });
+    }
+  }
+
+  async #reenrol(
+    reqId: string,
+    csr: MessageBodies["csr"],
+    respond: (r: Response) => Promise<void>,
+  ): Promise<void> {
+    try {
+      const cluster = this.#d.store.view((tx) => tx.get("clusters", this.#d.clusterId));
+      const r = await reenrolByJoin(this.#d, this.#caFor(cluster), csr);
+      this.#d.log.info("node re-enrolled", { req: reqId, node: r.nodeId, serial: r.serial });
+      await respond(r.response);
+    } catch (err) {
+      const code = err instanceof CryptoError ? err.code : "refused";
+      this.#d.log.info("re-enrolment refused", { req: reqId, code, err: (err as Error).message });
+      await respond({ ok: false, error: (err as Error).message.slice(0, 1000), code });
     }
   }
 
