@@ -171,3 +171,17 @@ test("pendingJoin: a token and no certificates; the brokers are the managers", (
     /managers/,
   );
 });
+
+test("--join-broker: mqtts:// join listeners to re-enrol through, saved and read back", () => {
+  const d = join(dir, "agent-join-brokers");
+  const base = ["--data-dir", d, "--cluster", "c", "--node-id", "n", "--broker", "mqtts://b:8883"];
+  const c = loadConfig([...base, "--join-broker", "mqtts://j:8884"]);
+  assert.deepEqual(c.joinBrokers, ["mqtts://j:8884"]);
+  saveConfig(c);
+  assert.deepEqual(loadConfig(["--data-dir", d]).joinBrokers, ["mqtts://j:8884"]);
+  assert.equal(loadConfig(base).joinBrokers?.length, 1, "kept in agent.json");
+  assert.throws(
+    () => loadConfig([...base, "--join-broker", "mqtt://j:1883"]),
+    (e: unknown) => e instanceof ConfigError && /--join-broker/.test(e.message),
+  );
+});
