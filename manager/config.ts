@@ -84,6 +84,9 @@ export const USAGE = `usage: fleet-manager --data-dir DIR [--init | --join TOKEN
   --listen-addr ADDR      address to listen on (default 127.0.0.1)
   --raft-port N           Raft peer port (default 4242)
   --broker-port N         embedded MQTT broker port (default 1883)
+  --broker URL            use this external MQTT broker (mqtts://HOST:PORT; mqtt:// only with
+                          --insecure) instead of an embedded broker and mesh: no broker port
+                          is opened (\`fleet broker-config mosquitto\` configures mosquitto)
   --api-port N            TCP port of the operator API (default 0: unix socket only)
   --api-socket PATH       unix socket of the API (default DATA_DIR/fleet.sock)
   --hostname NAME         this node's hostname in the cluster (default: the machine's)
@@ -286,7 +289,13 @@ function check(o: Record<string, unknown>): ManagerConfig {
         c.fail("joinAddr", `${a}: --insecure allows loopback addresses only`);
   }
   const broker = c.string(o.broker, "broker", { min: 1 });
-  if (broker) config.broker = broker;
+  if (broker) {
+    config.broker = broker;
+    if (!/^mqtts?:\/\/[^/\s]+:\d{1,5}\/?$/.test(broker))
+      c.fail("broker", `${broker}: expected mqtts://HOST:PORT`);
+    else if (broker.startsWith("mqtt://") && !config.insecure)
+      c.fail("broker", "plain mqtt:// is for --insecure development clusters: use mqtts://");
+  }
   if (!c.ok) {
     const lines = c.problems.map((p) => `  ${p.path}: ${p.reason}`).join("\n");
     throw new ConfigError(`invalid configuration:\n${lines}\n\n${USAGE}`);

@@ -1,6 +1,6 @@
-// The manager daemon: wires Raft (with the store), the embedded broker and its mesh, the API and
-// the leader-only components. It holds no logic of its own beyond that wiring and registering
-// this manager in the store.
+// The manager daemon: wires Raft (with the store), the embedded broker and its mesh (or, with
+// --broker, a session on an external broker instead), the API and the leader-only components. It
+// holds no logic of its own beyond that wiring and registering this manager in the store.
 
 import { mkdir } from "node:fs/promises";
 import { defaultClusterSpec } from "../core/model/defaults.ts";
@@ -11,6 +11,7 @@ import { BrokerLogSource } from "./api/logs.ts";
 import { ApiServer } from "./api/server.ts";
 import { StoreTokenSource } from "./api/tokens.ts";
 import { Broker } from "./broker/broker.ts";
+import { ExternalLink } from "./broker/external.ts";
 import { Mesh } from "./broker/mesh.ts";
 import { CaKeeper } from "./ca/lifecycle.ts";
 import { startManagerRenewal } from "./ca/self-renewal.ts";
@@ -38,8 +39,11 @@ export class ManagerDaemon {
   readonly store = new Store();
   raft!: RaftNode;
   writer!: RaftWriter;
-  broker!: Broker;
-  mesh!: Mesh;
+  /** The embedded broker and mesh; both absent in external broker mode (--broker). */
+  broker: Broker | undefined;
+  mesh: Mesh | undefined;
+  /** External broker mode: this manager's own session on that broker (service logs). */
+  external: ExternalLink | undefined;
   api!: ApiServer;
   identity!: Identity;
   #leader: LeaderComponents | undefined;
@@ -104,21 +108,33 @@ export class ManagerDaemon {
       onLeaderChange: (leader) => this.#onLeaderChange(leader),
     });
     this.writer = new RaftWriter(this.raft);
-    this.broker = await Broker.start({
-      id: id.nodeId,
-      host: c.listenAddr,
-      port: c.brokerPort,
-      ...(sec ? brokerSecurity(sec) : { meshSecret: `mesh-${id.clusterId}` }),
-      report: (r) => this.log.debug("broker", { kind: r.kind, msg: r.message }),
-    });
-    this.mesh = new Mesh({
-      broker: this.broker,
-      selfId: id.nodeId,
-      ...(sec ? { tls: meshTls(sec) } : { secret: `mesh-${id.clusterId}` }),
-      report: (r) => this.log.debug("mesh", { kind: r.kind, peer: r.peer, msg: r.message }),
-    });
-    this.broker.setGate(this.mesh);
-    if (sec) this.#revocations = watchRevocations(this.store, this.broker, sec);
+    if (c.broker !== undefined) {
+      // External broker mode: no broker port, no mesh. Revoked nodes are refused by that
+      // broker's CRL and ACL (`fleet broker-config mosquitto --watch` keeps them current).
+      this.external = new ExternalLink({
+        url: c.broker,
+        clientId: `fleet-manager-${id.nodeId}`,
+        ...(sec ? { mqtt: meshTls(sec) } : {}),
+        log: this.log.child("broker"),
+      });
+    } else {
+      const broker = await Broker.start({
+        id: id.nodeId,
+        host: c.listenAddr,
+        port: c.brokerPort,
+        ...(sec ? brokerSecurity(sec) : { meshSecret: `mesh-${id.clusterId}` }),
+        report: (r) => this.log.debug("broker", { kind: r.kind, msg: r.message }),
+      });
+      this.broker = broker;
+      this.mesh = new Mesh({
+        broker,
+        selfId: id.nodeId,
+        ...(sec ? { tls: meshTls(sec) } : { secret: `mesh-${id.clusterId}` }),
+        report: (r) => this.log.debug("mesh", { kind: r.kind, peer: r.peer, msg: r.message }),
+      });
+      broker.setGate(this.mesh);
+      if (sec) this.#revocations = watchRevocations(this.store, broker, sec);
+    }
     if (sec && this.#setCerts) {
       // Its own certificate, renewed with the CA it holds (manager/ca/self-renewal.ts).
       const setCerts = this.#setCerts;
@@ -140,15 +156,24 @@ export class ManagerDaemon {
         ? { tcp: { host: c.listenAddr, port: c.apiPort, ...(sec ? { tls: apiTls(sec) } : {}) } }
         : {}),
       tokens: new StoreTokenSource(this.store, this.writer, this.identity.clusterId),
-      // Service logs: asked of the agents over the broker mesh (manager/api/logs.ts).
-      logs: new BrokerLogSource({ bus: this.broker, clusterId: this.identity.clusterId, newId }),
+      // Service logs: asked of the agents over the broker mesh or the external broker
+      // (manager/api/logs.ts).
+      logs: new BrokerLogSource({
+        bus: (this.external ?? this.broker)!,
+        clusterId: this.identity.clusterId,
+        newId,
+      }),
       ca: this.caKeeper,
     });
     await this.api.start();
     void this.#register();
     this.#ready = true;
     this.#onLeaderChange(this.raft.leader);
-    this.log.info("ready", { raft: c.raftPort, broker: this.broker.port, api: c.apiSocket });
+    this.log.info("ready", {
+      raft: c.raftPort,
+      broker: this.broker ? this.broker.port : c.broker,
+      api: c.apiSocket,
+    });
   }
 
   /** Secure mode: this manager's certificate files and the store's revocations and tokens. */
@@ -284,7 +309,7 @@ export class ManagerDaemon {
         const scheme = this.#sec ? "mqtts" : "mqtt";
         if (ms.brokerAddr) meshPeers.push({ id: n.id, url: `${scheme}://${ms.brokerAddr}` });
       }
-      this.mesh.setPeers(meshPeers);
+      this.mesh?.setPeers(meshPeers);
       if (members.length !== this.identity.members.length) {
         this.identity = { ...this.identity, members };
         void saveIdentity(this.config.dataDir, this.identity).catch(() => {});
@@ -334,50 +359,80 @@ export class ManagerDaemon {
     const mine = leader === this.identity.raftId;
     this.log.info("leader changed", { leader, self: mine });
     if (!this.#ready) return; // start() applies the leadership it ends with
+    // A start still waiting for the broker must not hold up losing leadership.
+    if (!mine) this.#leader?.cancel();
     this.#leaderChange = this.#leaderChange.then(async () => {
       if (mine && !this.#leader && !this.#stopped) {
-        this.#leader = new LeaderComponents({
-          store: this.store,
-          writer: this.writer,
-          propose: (a) => this.raft.propose(a),
-          settled: () => this.raft.linearizable(),
-          // --broker: the leader's sessions (dispatcher, joins, renewals) go through an external
-          // broker (e.g. mosquitto from `fleet broker-config mosquitto`) with this manager's
-          // certificate; else through its embedded broker.
-          brokerUrl:
-            this.config.broker ?? `${this.#sec ? "mqtts" : "mqtt"}://127.0.0.1:${this.broker.port}`,
-          ...(this.#sec ? { brokerMqtt: meshTls(this.#sec) } : {}),
-          clusterId: this.identity.clusterId,
-          managerId: this.identity.nodeId,
-          log: this.log.child("leader"),
-          raft: {
-            selfRaftId: this.identity.raftId,
-            status: () => {
-              const st = this.raft.status();
-              return {
-                conf: st.currentConfState,
-                lastIndex: st.hardState.commit,
-                ...(st.progress ? { progress: st.progress } : {}),
-              };
-            },
-            change: (cc, addr) => this.raft.changeMembership(cc, addr),
-            transfer: (to) => this.raft.transferLeadership(to),
-            members: () => this.#members(),
-            newId,
-            newRaftId,
-          },
-          ...(this.config.insecure ? { insecureJoinLevel: INSECURE_CLUSTER_LEVEL } : {}),
-          ca: () =>
-            this.caKeeper.ca(this.store.view((tx) => tx.get("clusters", this.identity.clusterId))),
-        });
-        await this.#leader
-          .start()
-          .catch((err: Error) => this.log.error("leader start failed", { err: err.message }));
+        await this.#startLeader();
       } else if (!mine && this.#leader) {
         const l = this.#leader;
         this.#leader = undefined;
         await l.stop();
       }
+    });
+  }
+
+  /** Starts the leader's components; a failed start (e.g. the broker refused a subscription
+   * while its ACL lacked this manager) is stopped and tried afresh while still leader. */
+  async #startLeader(): Promise<void> {
+    const stillLeader = (l: LeaderComponents) =>
+      !this.#stopped && this.#leader === l && this.raft.leader === this.identity.raftId;
+    for (let attempt = 0; ; attempt++) {
+      const l = this.#newLeader();
+      this.#leader = l;
+      try {
+        await l.start();
+        return;
+      } catch (err) {
+        if (!stillLeader(l)) return;
+        const delay = Math.min(30_000, 1000 * 2 ** attempt);
+        this.log.error("leader start failed; retrying", {
+          err: (err as Error).message,
+          retryInMs: delay,
+        });
+        await l.stop().catch(() => {});
+        await new Promise((r) => setTimeout(r, delay));
+        if (!stillLeader(l)) return;
+      }
+    }
+  }
+
+  #newLeader(): LeaderComponents {
+    return new LeaderComponents({
+      store: this.store,
+      writer: this.writer,
+      propose: (a) => this.raft.propose(a),
+      settled: () => this.raft.linearizable(),
+      // --broker: the leader's sessions (dispatcher, joins, renewals, operator topics) go
+      // through an external broker (e.g. mosquitto from `fleet broker-config mosquitto`)
+      // with this manager's certificate, and joins are told to use that broker; else
+      // through its embedded broker.
+      brokerUrl:
+        this.config.broker ?? `${this.#sec ? "mqtts" : "mqtt"}://127.0.0.1:${this.broker!.port}`,
+      ...(this.config.broker ? { joinBrokers: () => [this.config.broker!] } : {}),
+      ...(this.#sec ? { brokerMqtt: meshTls(this.#sec) } : {}),
+      clusterId: this.identity.clusterId,
+      managerId: this.identity.nodeId,
+      log: this.log.child("leader"),
+      raft: {
+        selfRaftId: this.identity.raftId,
+        status: () => {
+          const st = this.raft.status();
+          return {
+            conf: st.currentConfState,
+            lastIndex: st.hardState.commit,
+            ...(st.progress ? { progress: st.progress } : {}),
+          };
+        },
+        change: (cc, addr) => this.raft.changeMembership(cc, addr),
+        transfer: (to) => this.raft.transferLeadership(to),
+        members: () => this.#members(),
+        newId,
+        newRaftId,
+      },
+      ...(this.config.insecure ? { insecureJoinLevel: INSECURE_CLUSTER_LEVEL } : {}),
+      ca: () =>
+        this.caKeeper.ca(this.store.view((tx) => tx.get("clusters", this.identity.clusterId))),
     });
   }
 
@@ -419,6 +474,7 @@ export class ManagerDaemon {
     await this.#leader?.stop();
     await this.api?.stop().catch(() => {});
     await this.mesh?.close().catch(() => {});
+    await this.external?.close().catch(() => {});
     await this.broker?.close().catch(() => {});
     await this.raft?.stop();
     this.log.info("stopped");
@@ -444,7 +500,11 @@ function managerNode(id: Identity, c: ManagerConfig, now: number): Node {
     managerStatus: {
       raftId: String(id.raftId),
       addr: `${c.advertiseAddr}:${c.raftPort}`,
-      brokerAddr: `${c.advertiseAddr}:${c.brokerPort}`,
+      // External broker mode: the broker this manager's sessions (and every node's) use; the
+      // dispatcher hands these addresses to agents as brokers to fail over to.
+      brokerAddr: c.broker
+        ? c.broker.replace(/^mqtts?:\/\//, "").replace(/\/$/, "")
+        : `${c.advertiseAddr}:${c.brokerPort}`,
       reachability: "reachable",
       leader: false,
     },

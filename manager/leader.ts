@@ -9,12 +9,13 @@ import type { ConfChange } from "../core/raft/types.ts";
 import type { StoreAction } from "../core/store/actions.ts";
 import type { Store } from "../core/store/store.ts";
 import type { StoreWriter } from "../core/store/writer.ts";
+import { connectExternal } from "./broker/external.ts";
 import type { CertificateAuthority } from "./ca/ca.ts";
 import { GossipKeyService } from "./ca/gossip-key.ts";
 import { type RenewalService, storeRenewalService } from "./ca/renewal-service.ts";
 import { type JoinMember, JoinService } from "./ca/service.ts";
 import { Dispatcher } from "./dispatcher/dispatcher.ts";
-import { MqttBus } from "./dispatcher/mqtt-bus.ts";
+import type { MqttBus } from "./dispatcher/mqtt-bus.ts";
 import type { Logger } from "./log.ts";
 import { type MembershipDeps, MembershipReconciler } from "./membership.ts";
 
@@ -25,9 +26,10 @@ export interface LeaderDeps {
   /** Resolves once this leader's first entry of its term is applied (ReadIndex does that). */
   settled(): Promise<void>;
   brokerUrl: string;
-  /** TLS material and the like for the leader's own broker connection. */
   /** MQTT.js options for the leader's broker sessions, read at every (re)connect. */
   brokerMqtt?: () => IClientOptions;
+  /** External broker mode: the brokers a joining node is told to use (the whole list). */
+  joinBrokers?: () => string[];
   clusterId: string;
   managerId: string;
   log: Logger;
@@ -110,30 +112,6 @@ class OrchestratorDriver {
   }
 }
 
-/** Attempts (1 s apart) at the leader's first broker connection: an external broker
- * (--broker) may come up after the manager. */
-const BUS_CONNECT_ATTEMPTS = 60;
-
-async function connectBus(deps: LeaderDeps): Promise<MqttBus> {
-  for (let i = 1; ; i++) {
-    try {
-      return await MqttBus.connect({
-        url: deps.brokerUrl,
-        clientId: `fleet-dispatcher-${deps.managerId}`,
-        ...(deps.brokerMqtt ? { refresh: deps.brokerMqtt } : {}),
-      });
-    } catch (err) {
-      if (i >= BUS_CONNECT_ATTEMPTS) throw err;
-      if (i % 10 === 1)
-        deps.log.warn("broker unreachable; retrying", {
-          url: deps.brokerUrl,
-          err: (err as Error).message,
-        });
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-  }
-}
-
 export class LeaderComponents {
   #dispatcher: Dispatcher | undefined;
   #bus: MqttBus | undefined;
@@ -142,6 +120,8 @@ export class LeaderComponents {
   #renewal: RenewalService | undefined;
   #membership: MembershipReconciler | undefined;
   #gossipKeys: GossipKeyService | undefined;
+  /** Aborts a first broker connection still being retried when leadership ends. */
+  readonly #abort = new AbortController();
 
   constructor(private readonly deps: LeaderDeps) {}
 
@@ -162,7 +142,15 @@ export class LeaderComponents {
     // The gossip key ring: made if the cluster has none, pruned when a grace ends.
     this.#gossipKeys = new GossipKeyService(deps.writer, deps.log.child("gossip"));
     this.#gossipKeys.start();
-    this.#bus = await connectBus(deps);
+    // The broker (embedded, or external with --broker, which may be down or start later) is
+    // retried with backoff for as long as it takes; losing leadership meanwhile ends the wait.
+    this.#bus = await connectExternal({
+      url: deps.brokerUrl,
+      clientId: `fleet-dispatcher-${deps.managerId}`,
+      ...(deps.brokerMqtt ? { mqtt: deps.brokerMqtt } : {}),
+      log: deps.log,
+      signal: this.#abort.signal,
+    });
     this.#dispatcher = new Dispatcher({
       writer: deps.writer,
       bus: this.#bus,
@@ -193,6 +181,7 @@ export class LeaderComponents {
         newRaftId: raft.newRaftId,
         ...(deps.insecureJoinLevel ? { insecureLevel: deps.insecureJoinLevel } : {}),
         ...(deps.ca ? { ca: deps.ca } : {}),
+        ...(deps.joinBrokers ? { brokers: deps.joinBrokers } : {}),
         log: deps.log.child("ca"),
       });
       await this.#join.start();
@@ -210,7 +199,13 @@ export class LeaderComponents {
     deps.log.info("leader components started");
   }
 
+  /** Ends a start() still waiting for the broker (call at once when leadership is lost). */
+  cancel(): void {
+    this.#abort.abort(new Error("leadership ended"));
+  }
+
   async stop(): Promise<void> {
+    this.cancel();
     this.#gossipKeys?.stop();
     this.#gossipKeys = undefined;
     this.#membership?.stop();

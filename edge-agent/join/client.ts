@@ -74,7 +74,8 @@ export interface JoinResult {
   caPem: string;
   /** PKCS#8 PEM of the key generated for this join. */
   keyPem: string;
-  /** mqtts:// URLs: the manager that answered first, the other given ones, then the CA's. */
+  /** mqtts:// URLs: the manager that answered first, the other given ones, then the CA's (or
+   * the CA's alone when it marks them as the whole list: an external broker). */
   brokers: string[];
   raftId?: number;
   members?: unknown[];
@@ -121,7 +122,11 @@ export async function joinCluster(o: JoinOptions): Promise<JoinResult> {
       try {
         const r = await attempt(o, token.caDigest, m);
         const given = [m, ...managers.filter((_, j) => j !== i)].map(brokerUrl);
-        return { ...r, brokers: mergeBrokers(given, r.brokers) };
+        const { brokersOnly, ...rest } = r;
+        // An external broker's CA names its certificate listener as the whole list: the
+        // address joined through is then a join-only listener, useless to a joined node.
+        const only = brokersOnly ? mergeBrokers([], r.brokers) : [];
+        return { ...rest, brokers: only.length > 0 ? only : mergeBrokers(given, r.brokers) };
       } catch (err) {
         const e = asJoinError(err);
         o.log?.(`join: ${brokerUrl(m)}: ${e.message}`);
@@ -173,7 +178,7 @@ function mergeBrokers(given: string[], fromCa: string[] | undefined): string[] {
   return out;
 }
 
-type Answer = Omit<JoinResult, "brokers"> & { brokers?: string[] };
+type Answer = Omit<JoinResult, "brokers"> & { brokers?: string[]; brokersOnly?: boolean };
 
 async function attempt(o: JoinOptions, digest: string, m: ManagerAddress): Promise<Answer> {
   const connectMs = o.connectTimeoutMs ?? limits.agentConnectTimeoutMs;
@@ -302,6 +307,7 @@ function checkAnswer(
     keyPem: privateKeyToPem(key),
   };
   if (r.brokers) out.brokers = r.brokers;
+  if (r.brokersOnly) out.brokersOnly = true;
   if (r.raftId !== undefined) out.raftId = r.raftId;
   if (r.members !== undefined) out.members = r.members;
   return out;

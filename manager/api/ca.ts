@@ -5,6 +5,7 @@
 //   POST /v1/ca/admin           {name, publicKey}              admin certificate (fleet ca issue-admin)
 //   POST /v1/ca/broker          {name, publicKey, dnsNames?, ipAddresses?}  an external broker's
 //                               certificate, the CA, a fresh CRL and the manager ids
+//   GET  /v1/ca/broker-state                                   CRL, manager and removed ids (--watch)
 //   POST /v1/ca/unlock          {key}                          fleet unlock
 //   GET  /v1/ca/unlock-key                                     fleet unlock-key
 //   POST /v1/ca/unlock-key/rotate                              fleet unlock-key --rotate
@@ -116,14 +117,40 @@ function broker(c: Call<CaDeps>): ApiResponse {
   // A broker is a server every node and manager talks to: a manager certificate (it carries
   // the fleet-manager name agents verify), under the broker's own name.
   const issued = cryptoErrors(() => ca.issue(n, "manager", publicKey(b), names));
-  const managers = c.ctx.store.view((tx) => tx.find("nodes", by.role("manager")).map((m) => m.id));
+  const { managers, removed, serials } = brokerLists(c);
   return ok({
     ...issued,
     caPem: ca.root.certPem,
     crlPem: ca.crlPem(),
     clusterId: ca.clusterId,
     managers,
+    removed,
+    serials,
   });
+}
+
+/** What an external broker's files follow (`fleet broker-config mosquitto --watch`): a fresh
+ * CRL, the manager ids (full access) and the removed node ids (denied), with the revoked
+ * serials so a watcher can tell when the CRL changed. No certificate is issued. */
+function brokerState(c: Call<CaDeps>): ApiResponse {
+  const ca = theCA(c);
+  return ok({
+    clusterId: ca.clusterId,
+    caPem: ca.root.certPem,
+    crlPem: ca.crlPem(),
+    ...brokerLists(c),
+  });
+}
+
+/** Manager ids, removed node ids and revoked serials, sorted (a watcher compares them). */
+function brokerLists(c: Call<CaDeps>) {
+  const cl = current(c);
+  const managers = c.ctx.store.view((tx) => tx.find("nodes", by.role("manager")).map((m) => m.id));
+  return {
+    managers: managers.sort(),
+    removed: [...(cl.revocations?.removedNodes ?? [])].sort(),
+    serials: (cl.revocations?.serials ?? []).map((s) => s.serial).sort(),
+  };
 }
 
 function unlock(c: Call<CaDeps>): ApiResponse {
@@ -179,6 +206,7 @@ async function autolock(c: Call<CaDeps>): Promise<ApiResponse> {
 export const caRoutes: Route<CaDeps>[] = [
   { method: "POST", path: "/v1/ca/admin", body: true, handler: admin },
   { method: "POST", path: "/v1/ca/broker", body: true, handler: broker },
+  { method: "GET", path: "/v1/ca/broker-state", handler: brokerState },
   { method: "POST", path: "/v1/ca/unlock", body: true, handler: unlock },
   { method: "GET", path: "/v1/ca/unlock-key", handler: unlockKey },
   { method: "POST", path: "/v1/ca/unlock-key/rotate", handler: rotate },

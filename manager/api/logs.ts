@@ -99,30 +99,40 @@ export class BrokerLogSource implements LogSource {
     const done = new Promise<string | undefined>((r) => {
       finish = r;
     });
-    const unsubscribe = await this.o.bus.subscribe(t.logsChunk(task.nodeId, reqId), (m) => {
-      const d = decodeMessage(m.payload, "logsChunk");
-      if (!d.ok) return finish(`${where}: the agent sent a malformed answer`);
-      const c = d.message;
-      if (c.reqId !== reqId || c.seq < next) return;
-      next = c.seq + 1;
-      answered = true;
-      if (c.dropped) {
-        sink.send("warning", { taskId: task.id, message: `${where}: ${c.dropped} lines dropped` });
-      }
-      for (const l of c.lines) {
-        const e: LogEvent = {
-          serviceName: service.spec.name,
-          taskId: task.id,
-          slot: task.slot,
-          nodeId: task.nodeId,
-          ts: l.ts,
-          stream: l.stream,
-          line: l.text,
-        };
-        if (!sink.send("log", e)) return finish();
-      }
-      if (c.end) finish(c.error ? `${where}: ${c.error}` : undefined);
-    });
+    let unsubscribe: () => Promise<void>;
+    try {
+      unsubscribe = await this.o.bus.subscribe(t.logsChunk(task.nodeId, reqId), (m) => {
+        const d = decodeMessage(m.payload, "logsChunk");
+        if (!d.ok) return finish(`${where}: the agent sent a malformed answer`);
+        const c = d.message;
+        if (c.reqId !== reqId || c.seq < next) return;
+        next = c.seq + 1;
+        answered = true;
+        if (c.dropped) {
+          sink.send("warning", {
+            taskId: task.id,
+            message: `${where}: ${c.dropped} lines dropped`,
+          });
+        }
+        for (const l of c.lines) {
+          const e: LogEvent = {
+            serviceName: service.spec.name,
+            taskId: task.id,
+            slot: task.slot,
+            nodeId: task.nodeId,
+            ts: l.ts,
+            stream: l.stream,
+            line: l.text,
+          };
+          if (!sink.send("log", e)) return finish();
+        }
+        if (c.end) finish(c.error ? `${where}: ${c.error}` : undefined);
+      });
+    } catch (err) {
+      // The broker is away (an external broker down): this task's logs only, said so.
+      sink.send("warning", { taskId: task.id, message: `${where}: ${(err as Error).message}` });
+      return;
+    }
     const silence = setTimeout(() => {
       if (!answered) {
         finish(

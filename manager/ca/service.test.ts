@@ -104,8 +104,12 @@ test("a worker joins: a certificate from the cluster root, its key hash remember
   assert.equal(cert.subject.commonName, r.nodeId);
   assert.equal(cert.subject.organizationalUnit, "worker");
   assert.equal(w.store.view((tx) => tx.get("clusters", "c1"))!.joinedKeys!.length, 1);
-  // Workers register with hello: no Node yet, no Raft change.
-  assert.equal(w.store.view((tx) => tx.find("nodes")).length, 0);
+  // A Node "unknown" until its hello, holding the serial (`node rm` revokes it); no Raft change.
+  const nodes = w.store.view((tx) => tx.find("nodes"));
+  assert.deepEqual(
+    nodes.map((n) => [n.id, n.spec.role, n.status.state, n.certificate?.serial]),
+    [[r.nodeId, "worker", "unknown", cert.serial]],
+  );
   assert.deepEqual(w.learners, []);
   await w.service.stop();
 });

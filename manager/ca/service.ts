@@ -44,6 +44,9 @@ export interface JoinServiceDeps {
   /** The CA as the manager holds it (unsealed after `fleet unlock`); else the store's (a
    * sealed key then refuses joins as locked). */
   ca?: () => CertificateAuthority | undefined;
+  /** External broker mode: the brokers every node uses (the broker's certificate listener),
+   * named instead of the managers' embedded ones and marked as the whole list. */
+  brokers?: () => string[];
   log: Logger;
 }
 
@@ -184,6 +187,11 @@ export class JoinService {
       tx.update("clusters", { ...cur, joinedKeys, updatedAt: now });
       if (raftId !== undefined && req.manager) {
         tx.create("nodes", joinedManager(nodeId, raftId, req, issued, now));
+      } else {
+        // A worker's Node exists from its join ("unknown" until its hello) with the serial,
+        // so `fleet node rm` revokes that certificate everywhere, also in the CRL an external
+        // broker checks, even before its first renewal.
+        tx.create("nodes", joinedWorker(nodeId, req, issued, now));
       }
     });
     const base: Response = {
@@ -193,7 +201,7 @@ export class JoinService {
       certPem: issued.certPem,
       caPem: ca.root.certPem,
       clusterId: d.clusterId,
-      brokers: this.#brokers(),
+      ...this.#brokers(),
     };
     if (raftId === undefined || !req.manager) return base;
     const addr = hostPort(req.manager.raftAddr);
@@ -223,7 +231,12 @@ export class JoinService {
     throw new JoinRefused("the cluster's CA is locked: run `fleet unlock`");
   }
 
-  #brokers(): string[] {
+  #brokers(): Pick<Response, "brokers" | "brokersOnly"> {
+    if (this.#d.brokers) return { brokers: this.#d.brokers().slice(0, 64), brokersOnly: true };
+    return { brokers: this.#managerBrokers() };
+  }
+
+  #managerBrokers(): string[] {
     const managers = this.#d.store.view((tx) => tx.find("nodes"));
     const out: string[] = [];
     for (const n of managers)
@@ -269,6 +282,24 @@ function altNames(addrs: string[]): AltNames {
     else dns.add(host);
   }
   return { ipAddresses: [...ips], dnsNames: [...dns] };
+}
+
+function joinedWorker(
+  nodeId: string,
+  req: Request,
+  issued: { serial: string; notAfterMs: number },
+  now: number,
+): Node {
+  return {
+    id: nodeId,
+    version: 0,
+    createdAt: now,
+    updatedAt: now,
+    description: { ...req.description, engineLabels: { ...req.description.engineLabels } },
+    spec: { role: "worker", availability: "active", labels: {} },
+    status: { state: "unknown", message: "joined; not connected yet", lastSeen: now },
+    certificate: { serial: issued.serial, notAfter: issued.notAfterMs },
+  };
 }
 
 function joinedManager(

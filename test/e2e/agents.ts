@@ -1,10 +1,11 @@
 // Real edge agents for end-to-end tests: the built bundle (dist/edge-agent.mjs, rebuilt once per
 // test file) or the sources through tsx, each with its own data dir and labels, talking plain
-// MQTT to managers on loopback (test/e2e/managers.ts). Agents are stopped by pid; their
+// MQTT to managers on loopback (test/e2e/managers.ts), or joined to a secure cluster by token
+// (`join`) and then run from their data dir over mqtts. Agents are stopped by pid; their
 // containers are found and removed by the fleet.node.id label the agent puts on every one.
 
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -31,6 +32,8 @@ export interface AgentOptions {
   extra?: string[];
   /** Runs the bundle through this command (e.g. qemu-user and an arm64 node) instead. */
   command?: string[];
+  /** Set by `join`: the agent runs from its data dir (identity, brokers, TLS from the join). */
+  joined?: boolean;
 }
 
 export interface AgentProc {
@@ -86,18 +89,51 @@ export class Agents {
     return a;
   }
 
+  #entry(o: AgentOptions): string[] {
+    return this.#bundle || o.command
+      ? [BUNDLE]
+      : ["--import", "tsx", join(root, "edge-agent/main.ts")];
+  }
+
+  /**
+   * `edge-agent join --token T --data-dir DIR BROKER…` (a secure cluster): resolves with the node
+   * id the CA gave once the join wrote the agent's config; `start` then runs from that dir.
+   */
+  async join(name: string, token: string, brokers: string[], timeoutMs = 60_000): Promise<string> {
+    const a = this.get(name);
+    const args = [...this.#entry(a.options), "join", "--token", token, "--data-dir", a.dir];
+    args.push("--hostname", `${name}-${this.tag}`, ...brokers);
+    const p = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    p.stdout?.on("data", (d) => {
+      out = (out + d).slice(-10_000);
+    });
+    p.stderr?.on("data", (d) => {
+      out = (out + d).slice(-10_000);
+    });
+    const timer = setTimeout(() => p.kill("SIGKILL"), timeoutMs);
+    const code = await new Promise<number | null>((r) => p.once("exit", r));
+    clearTimeout(timer);
+    if (code !== 0) throw new Error(`edge-agent join ${name} exited ${code}:\n${out}`);
+    const saved = JSON.parse(readFileSync(join(a.dir, "agent.json"), "utf8")) as { nodeId: string };
+    a.nodeId = saved.nodeId;
+    a.options.joined = true;
+    return a.nodeId;
+  }
+
   start(name: string): void {
     const a = this.get(name);
     if (this.alive(name)) throw new Error(`agent ${name} already runs`);
     const o = a.options;
-    const entry =
-      this.#bundle || o.command ? [BUNDLE] : ["--import", "tsx", join(root, "edge-agent/main.ts")];
-    const args = [...entry, "run", "--data-dir", a.dir, "--cluster", this.#managers.clusterId];
-    args.push("--node-id", a.nodeId, "--hostname", a.nodeId);
-    const ids = o.brokers ?? [...this.#managers.members.keys()];
-    for (const id of ids) {
-      const m = this.#managers.members.get(id)!;
-      args.push("--broker", `mqtt://127.0.0.1:${m.brokerPort}`);
+    const args = [...this.#entry(o), "run", "--data-dir", a.dir];
+    if (!o.joined) {
+      args.push("--cluster", this.#managers.clusterId, "--node-id", a.nodeId);
+      args.push("--hostname", a.nodeId);
+      const ids = o.brokers ?? [...this.#managers.members.keys()];
+      for (const id of ids) {
+        const m = this.#managers.members.get(id)!;
+        args.push("--broker", `mqtt://127.0.0.1:${m.brokerPort}`);
+      }
     }
     for (const [k, v] of Object.entries(o.labels ?? {})) args.push("--label", `${k}=${v}`);
     args.push(

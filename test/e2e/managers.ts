@@ -96,12 +96,13 @@ export class Managers {
     this.#spawn(m, ["--init", ...(m.insecure ? ["--insecure"] : []), ...(o.extra ?? [])]);
   }
 
-  /** Joins the cluster by token through the broker of member `via`. */
-  startJoin(id: number, token: string, via: number, o: SecureStart = {}): void {
+  /** Joins the cluster by token through the broker of member `via`, or through the broker
+   * address `via` (HOST:PORT: an external broker's join listener). */
+  startJoin(id: number, token: string, via: number | string, o: SecureStart = {}): void {
     const m = this.members.get(id)!;
     m.mode = "join";
     m.insecure = o.insecure ?? false;
-    const addr = `127.0.0.1:${this.members.get(via)!.brokerPort}`;
+    const addr = typeof via === "string" ? via : `127.0.0.1:${this.members.get(via)!.brokerPort}`;
     const flags = ["--join", token, "--join-addr", addr, ...(m.insecure ? ["--insecure"] : [])];
     this.#spawn(m, [...flags, ...(o.extra ?? [])]);
   }

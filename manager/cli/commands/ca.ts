@@ -16,6 +16,7 @@ import {
 import { mosquittoConfig } from "../../ca/mosquitto-config.ts";
 import { bool, list, type Parsed, str, UsageError } from "../args.ts";
 import { type CliContext, type Command, quietFlag } from "../command.ts";
+import { watchBroker } from "./broker-watch.ts";
 
 const curveFlag = {
   name: "curve",
@@ -78,6 +79,8 @@ function port(p: Parsed, name: string, fallback?: number): number | undefined {
 async function brokerConfig(c: CliContext, p: Parsed) {
   if (p.positionals[0] !== "mosquitto")
     throw new UsageError(`"${p.positionals[0]}": only mosquitto is supported`);
+  if (str(p, "reload-cmd") !== undefined && !bool(p, "watch"))
+    throw new UsageError("--reload-cmd goes with --watch");
   const name = str(p, "name") ?? "mosquitto";
   const key = newKey(p);
   const names = sans(p);
@@ -101,6 +104,7 @@ async function brokerConfig(c: CliContext, p: Parsed) {
     ...files,
     managers: r.managers,
     admins: list(p, "admin"),
+    removed: r.removed ?? [],
     ...(joinPort !== undefined ? { joinPort } : {}),
   });
   writeFiles(dir, {
@@ -115,11 +119,23 @@ async function brokerConfig(c: CliContext, p: Parsed) {
   });
   c.io.out(`mosquitto configuration for cluster ${r.clusterId} in ${dir}:`);
   c.io.out(`    mosquitto -c ${join(dir, "mosquitto.conf")}`);
-  c.io.out(
-    "Regenerate (and SIGHUP mosquitto) when managers change, on every revocation (crl.pem), " +
-      "and before the CRL's nextUpdate (7 days).",
+  if (!bool(p, "watch")) {
+    c.io.out(
+      "Regenerate (and SIGHUP mosquitto) when managers change, on every revocation (crl.pem), " +
+        "and before the CRL's nextUpdate (7 days) — or keep `--watch --reload-cmd CMD` running.",
+    );
+    return 0;
+  }
+  c.io.out("Watching the cluster: acl and crl.pem follow managers, removals and revocations.");
+  const reloadCmd = str(p, "reload-cmd");
+  return watchBroker(
+    c,
+    { dir, admins: list(p, "admin"), ...(reloadCmd ? { reloadCmd } : {}) },
+    // Nothing counts as written yet: the first pass rewrites acl and crl.pem and runs the
+    // reload command, so a broker already running picks up these files.
+    "",
+    c.signal,
   );
-  return 0;
 }
 
 function readKey(p: Parsed): string {
@@ -204,6 +220,17 @@ export const caCommands: Command[] = [
       { name: "name", kind: "string", value: "NAME", help: "the broker certificate's CN" },
       { name: "san", kind: "list", value: "HOST", help: "IP or DNS name clients dial (repeat)" },
       { name: "admin", kind: "list", value: "NAME", help: "admin certificate names allowed" },
+      {
+        name: "watch",
+        kind: "bool",
+        help: "keep running: rewrite acl and crl.pem when managers, removals or revocations change",
+      },
+      {
+        name: "reload-cmd",
+        kind: "string",
+        value: "CMD",
+        help: "with --watch: run after each rewrite (sh -c), e.g. 'kill -HUP $(pidof mosquitto)'",
+      },
       curveFlag,
     ],
     args: { min: 1, max: 1 },
