@@ -213,6 +213,11 @@ test("rotation: the new key goes out at once; old-key messages open in the grace
   b.onAssignment({ version: 2, tasks: [], gossip: wireGossipKeys(ring1) });
   m.tick();
   assert.equal(a.peers()[0]?.keyId, 2);
+  // A cleared retained status (a manager removed the node) drops the peer at once.
+  assert.equal(a.peers().length, 1);
+  a.onMessage("fleet/c1/gossip/b", new Uint8Array(0));
+  assert.equal(a.peers().length, 0);
+  b.onAssignment({ version: 3, tasks: [], gossip: wireGossipKeys(ring1) });
   // Bad input on the gossip topics costs that message only.
   a.onMessage("fleet/c1/gossip/x", new Uint8Array([1, 2, 3]));
   a.onMessage("fleet/c1/gossip/x", new Uint8Array(0));

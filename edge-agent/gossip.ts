@@ -16,6 +16,7 @@ import {
   type GossipService,
   type GossipStatus,
   type GossipTiming,
+  gossipSender,
   gossipTiming,
   type Opened,
   openGossip,
@@ -158,7 +159,12 @@ export class GossipAgent {
   /** A message on `gossip/+` (our own included: it is skipped). */
   onMessage(topic: string, payload: Uint8Array): void {
     if (topic === this.topic) return;
-    if (payload.length === 0) return; // a retained message cleared
+    if (payload.length === 0) {
+      // A retained status cleared: only a manager (node removed) or the node itself may.
+      const gone = gossipSender(this.#o.clusterId, topic);
+      if (gone && this.#peers.delete(gone)) this.#peersDirty = true;
+      return;
+    }
     const keys = this.#keys;
     const now = this.#now();
     const r: Opened = keys

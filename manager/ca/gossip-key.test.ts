@@ -162,3 +162,19 @@ test("fleet cluster update --rotate-gossip-key [--gossip-key-grace D] through th
     await s.stop();
   }
 });
+
+test("a removed node's retained gossip status is cleared with its assignment", async () => {
+  const store = new Store();
+  store.update((tx) => {
+    tx.create("clusters", makeCluster("c1"));
+    tx.create("nodes", makeNode("n1"));
+  });
+  const h = harness({ store });
+  await h.dispatcher.start();
+  await h.device.publish(h.topics.gossip("n1"), new Uint8Array([1]), { qos: 0, retain: true });
+  assert.equal(h.broker.retained(h.topics.gossip("n1"))?.length, 1);
+  store.update((tx) => tx.delete("nodes", "n1"));
+  await h.clock.advance(50);
+  assert.equal(h.broker.retained(h.topics.gossip("n1")), undefined);
+  await h.dispatcher.stop();
+});

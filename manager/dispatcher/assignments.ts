@@ -173,14 +173,16 @@ export class AssignmentPublisher {
     });
   }
 
-  /** The node was removed: clear its retained assignment. */
+  /** The node was removed: clear its retained assignment, and its retained gossip status
+   * (agents drop the peer when they see the clear). */
   remove(nodeId: string): void {
     this.#versions.delete(nodeId);
     this.#dirty.delete(nodeId);
     const { bus, topics, log } = this.#deps;
-    bus
-      .publish(topics.assign(nodeId), new Uint8Array(0), { qos: 1, retain: true })
-      .catch((err) => log.warn("assignment clear failed", { nodeId, err: String(err) }));
+    for (const topic of [topics.assign(nodeId), topics.gossip(nodeId)])
+      bus
+        .publish(topic, new Uint8Array(0), { qos: 1, retain: true })
+        .catch((err) => log.warn("retained clear failed", { topic, err: String(err) }));
   }
 
   stop(): void {
