@@ -162,7 +162,7 @@ test("three managers and two agents through one real mosquitto", async (t) => {
   const watchVia = leader1 === 1 ? 2 : 1;
   const watch = fleetBg(watchVia, [
     ...["broker-config", "mosquitto", "--out", mq, "--port", String(port)],
-    ...["--join-port", String(joinPort), "--bind", "127.0.0.1", "--watch"],
+    ...["--join-port", String(joinPort), "--bind", "127.0.0.1", "--watch", "--admin", "ops"],
     ...["--reload-cmd", `kill -HUP $(cat ${pidFile})`],
   ]);
   c.startJoin(3, tokens.manager, `127.0.0.1:${joinPort}`, { extra: broker });
@@ -217,6 +217,25 @@ test("three managers and two agents through one real mosquitto", async (t) => {
     agents.note = `${r.status} ${r.stdout} ${r.stderr}`;
     return r.status === 0 && (r.stdout.match(/via-mosquitto-/g) ?? []).length === 2;
   });
+
+  // An operator's `fleet monitor` (admin certificate) reads the leader's state topics there.
+  const ops = join(c.root, "ops");
+  const admin = fleet(watchVia, ["ca", "issue-admin", "ops", "--out", ops]);
+  assert.equal(admin.status, 0, admin.stderr);
+  const mon = fleet(watchVia, [
+    ...["monitor", "--broker", `mqtts://127.0.0.1:${port}`, "--cluster", clusterId],
+    ...[
+      "--ca",
+      join(ops, "ca.pem"),
+      "--cert",
+      join(ops, "cert.pem"),
+      "--key",
+      join(ops, "key.pem"),
+    ],
+    ...["--json", "--count", "2"],
+  ]);
+  assert.equal(mon.status, 0, `${mon.stdout}\n${mon.stderr}`);
+  assert.match(mon.stdout, new RegExp(`fleet/${clusterId}/state/`));
 
   // The leader dies: a new one (already in the ACL) keeps dispatching.
   await c.kill(leader1);
