@@ -2,10 +2,9 @@
 // `edge-agent peers --data-dir D [--json]`, which prints it: what this node heard from its peers
 // over sealed gossip, readable on the device when no manager is.
 
-import { readFileSync } from "node:fs";
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Peer } from "./gossip.ts";
-import { atomicWrite } from "./state/state.ts";
 
 export const PEERS_FILE = "gossip-peers.json";
 
@@ -15,8 +14,11 @@ export interface PeerTable {
   peers: Peer[];
 }
 
+/** Replaces the table file (tmp + rename, no fsync: it is a diagnostic, rewritten often). */
 export function writePeers(dataDir: string, table: PeerTable): void {
-  atomicWrite(join(dataDir, PEERS_FILE), new TextEncoder().encode(`${JSON.stringify(table)}\n`));
+  const path = join(dataDir, PEERS_FILE);
+  writeFileSync(`${path}.tmp`, `${JSON.stringify(table)}\n`, { mode: 0o644 });
+  renameSync(`${path}.tmp`, path);
 }
 
 export function readPeers(dataDir: string): PeerTable {

@@ -255,3 +255,42 @@ test("edge-agent peers prints the table, or says why not", () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("late and clock-skewed statuses: an older one is ignored, a peer whose clock jumped back is heard", () => {
+  let now = 100_000_000;
+  const a = new GossipAgent({
+    clusterId: C,
+    nodeId: "a",
+    hostname: "a",
+    publish: () => true,
+    statuses: () => [],
+    tasks: [],
+    cipher: aesGcm,
+    nonce: gossipNonce,
+    now: () => now,
+  });
+  const keys = wireGossipKeys(newGossipKeyRing(random, 0));
+  a.onAssignment({ version: 1, tasks: [], gossip: keys });
+  const from = (timeMs: number, hostname: string) =>
+    a.onMessage(
+      "fleet/c1/gossip/b",
+      sealGossip({
+        cipher: aesGcm,
+        keys,
+        clusterId: C,
+        status: { ...st("b", timeMs), hostname },
+        nonce: gossipNonce(),
+      }),
+    );
+  from(now - 1000, "first");
+  from(now - 2000, "late");
+  assert.equal(a.peers()[0]?.hostname, "first", "an older status delivered late is ignored");
+  from(now + 3_600_000, "clock ahead");
+  now += 1000;
+  from(now, "clock fixed");
+  assert.equal(a.peers()[0]?.hostname, "clock fixed");
+  // A retained status older than the stale period (a peer gone quiet) is not taken.
+  from(now - 10_000_000, "ancient");
+  assert.equal(a.peers()[0]?.hostname, "clock fixed");
+  a.stop();
+});

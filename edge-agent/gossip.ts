@@ -31,6 +31,8 @@ import { writePeers } from "./gossip-peers.ts";
 import { atomicWrite } from "./state/state.ts";
 
 export const GOSSIP_KEYS_FILE = "gossip-keys.cbor";
+/** The peer table file is rewritten for new times at most this often. */
+const PEERS_WRITE_MS = 10_000;
 
 export interface Peer {
   nodeId: string;
@@ -95,6 +97,9 @@ export class GossipAgent {
   #seq = 0;
   #timer: NodeJS.Timeout | undefined;
   #peersDirty = true;
+  /** A peer came or went since the table was last written (written at the next check). */
+  #membersChanged = true;
+  #peersWrittenMs = Number.NEGATIVE_INFINITY;
   readonly #logged = new Map<string, number>();
   readonly stats = {
     published: 0,
@@ -162,7 +167,7 @@ export class GossipAgent {
     if (payload.length === 0) {
       // A retained status cleared: only a manager (node removed) or the node itself may.
       const gone = gossipSender(this.#o.clusterId, topic);
-      if (gone && this.#peers.delete(gone)) this.#peersDirty = true;
+      if (gone && this.#peers.delete(gone)) this.#peersDirty = this.#membersChanged = true;
       return;
     }
     const keys = this.#keys;
@@ -186,10 +191,13 @@ export class GossipAgent {
     this.stats.opened++;
     const st = r.status;
     const old = this.#peers.get(st.nodeId);
-    if (old && old.timeMs > st.timeMs) return; // an older status, delivered late
+    // An older status delivered late is ignored (judged by the sender's clock, but never by a
+    // time ahead of when we received it: a peer whose clock jumped back is still heard).
+    if (old && Math.min(old.timeMs, old.receivedMs) > st.timeMs) return;
     const seen = Math.min(now, st.timeMs);
     if (now - seen > this.timing.staleMs) return; // a retained status of a peer gone quiet
     if (!old && this.#peers.size >= limits.gossipPeersMax) this.#dropStalest();
+    if (!old) this.#membersChanged = true;
     this.#peers.set(st.nodeId, {
       nodeId: st.nodeId,
       hostname: st.hostname,
@@ -262,7 +270,7 @@ export class GossipAgent {
     for (const p of this.#peers.values()) {
       if (now - Math.min(p.receivedMs, p.timeMs) > staleMs) {
         this.#peers.delete(p.nodeId);
-        this.#peersDirty = true;
+        this.#peersDirty = this.#membersChanged = true;
       }
     }
   }
@@ -292,7 +300,11 @@ export class GossipAgent {
 
   #savePeers(now: number): void {
     if (!this.#peersDirty || !this.#o.dataDir) return;
-    this.#peersDirty = false;
+    // New times alone are written at most every PEERS_WRITE_MS (SD cards wear); arrivals and
+    // departures at once.
+    if (!this.#membersChanged && now - this.#peersWrittenMs < PEERS_WRITE_MS) return;
+    this.#peersDirty = this.#membersChanged = false;
+    this.#peersWrittenMs = now;
     try {
       writePeers(this.#o.dataDir, { nodeId: this.#o.nodeId, writtenMs: now, peers: this.peers() });
     } catch (err) {
