@@ -185,6 +185,8 @@ test("three managers and two agents through one real mosquitto", async (t) => {
     await agents.join(name, tokens.worker, [`127.0.0.1:${joinPort}`]);
     const saved = JSON.parse(readFileSync(join(agents.get(name).dir, "agent.json"), "utf8"));
     assert.deepEqual(saved.brokers, [`mqtts://127.0.0.1:${port}`]);
+    // The join listener is kept apart, for re-enrolment after an expiry only.
+    assert.deepEqual(saved.joinBrokers, [`mqtts://127.0.0.1:${joinPort}`]);
     agents.start(name);
   }
   await agents.until("both agents ready nodes", async () => {
