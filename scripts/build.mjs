@@ -37,6 +37,7 @@ module.exports = new Proxy(fail, { get: (_, key) => (key === "__esModule" ? fals
 // Agent-only rewrites: mqtt's browser/websocket transports (./ws, ./wx, ./ali inside
 // mqtt/build/lib/connect) become failing stubs; `debug` a no-op (the agent logs itself);
 // every `readable-stream` copy (mqtt's v3, bl's v4 with its Buffer polyfill) node's own stream.
+// cbor-x decodes in JS (its native cbor-extract left out, below).
 const mqttVersion = JSON.parse(
   readFileSync(join(root, "node_modules/mqtt/package.json"), "utf8"),
 ).version;
@@ -56,6 +57,10 @@ const agentPlugin = {
         : undefined,
     );
     b.onResolve({ filter: /^debug$/ }, () => ({ path: "debug", namespace: "agent-shim" }));
+    b.onResolve({ filter: /^cbor-extract$/ }, () => ({
+      path: "cbor-extract",
+      namespace: "agent-shim",
+    }));
     b.onResolve({ filter: /^readable-stream$/ }, () => ({
       path: "stream",
       namespace: "agent-shim",
@@ -65,6 +70,13 @@ const agentPlugin = {
         "function debug() {\n  const f = () => {};\n  f.enabled = false;\n  f.extend = debug;\n" +
         "  return f;\n}\n" +
         "module.exports = debug; module.exports.default = debug;",
+      loader: "js",
+    }));
+    // cbor-x's optional native string extractor: where a node_modules holds it (a full install,
+    // this repository) loading and using it costs ~4 MB of RSS; cbor-x decodes in JS without it
+    // (it catches this error), as on a board that has only the bundle.
+    b.onLoad({ filter: /^cbor-extract$/, namespace: "agent-shim" }, () => ({
+      contents: 'throw new Error("cbor-extract is not used by the agent");',
       loader: "js",
     }));
     b.onLoad({ filter: /^mqtt-version$/, namespace: "agent-shim" }, () => ({
@@ -77,6 +89,33 @@ const agentPlugin = {
     }));
   },
 };
+
+// The agent's idle RSS budget (DESIGN §5: 60 MB) holds only while the X.509/ASN.1 and signature
+// libraries stay out of its start: evaluated they cost ~10-16 MB, and only join and renewal use
+// them (loaded there with `await import()`, which esbuild keeps in the one file but evaluates on
+// first use). A static import path from the entry to one of them fails the build.
+const agentLazyOnly = /node_modules[\\/](@peculiar[\\/]|asn1js[\\/]|@noble[\\/]curves[\\/])/;
+
+/** The first module matching `re` that the entry evaluates at start, with the import path. */
+function eagerPath(metafile, entry, re) {
+  const inputs = metafile.inputs;
+  const start = Object.keys(inputs).find((f) => f.endsWith(entry));
+  const from = new Map([[start, undefined]]);
+  for (const queue = [start]; queue.length > 0; ) {
+    const f = queue.shift();
+    if (re.test(f)) {
+      const path = [];
+      for (let at = f; at !== undefined; at = from.get(at)) path.unshift(at);
+      return path;
+    }
+    for (const i of inputs[f]?.imports ?? []) {
+      if (i.kind === "dynamic-import" || i.external || from.has(i.path)) continue;
+      from.set(i.path, f);
+      queue.push(i.path);
+    }
+  }
+  return undefined;
+}
 
 // ESM bundles of CommonJS dependencies need require/__dirname.
 const banner = [
@@ -95,7 +134,7 @@ for (const e of entries) {
     console.log(`build: ${e.out} skipped (${e.entry} does not exist yet)`);
     continue;
   }
-  await build({
+  const result = await build({
     entryPoints: [join(root, e.entry)],
     outfile: join(root, e.out),
     bundle: true,
@@ -106,12 +145,21 @@ for (const e of entries) {
     sourcemap: false,
     legalComments: "none",
     banner: { js: `#!/usr/bin/env node\n${banner}` },
-    external: ["cbor-extract"],
+    external: e.agent ? [] : ["cbor-extract"],
     plugins: e.agent
       ? [agentPlugin, stubPlugin([...stubbed, ...agentStubbed])]
       : [stubPlugin(stubbed)],
     logLevel: "warning",
+    metafile: Boolean(e.agent),
   });
+  const eager = e.agent ? eagerPath(result.metafile, e.entry, agentLazyOnly) : undefined;
+  if (eager) {
+    console.error(
+      `build: ${e.out}: ${eager.at(-1)} is evaluated at start, over the idle RSS budget; ` +
+        `import it lazily (await import()) on the path:\n  ${eager.join("\n  -> ")}`,
+    );
+    process.exitCode = 1;
+  }
   built++;
   console.log(`build: ${e.out} ${statSync(join(root, e.out)).size} bytes`);
 }

@@ -1,20 +1,36 @@
 // The edge agent's footprint and speed, measured on the bundle (dist/edge-agent.mjs, rebuilt
-// first) against real mosquitto and the real Docker engine, with a fake manager:
+// first) against real mosquitto and the real Docker engine, with a fake manager. Agents connect
+// as joined boards do: mTLS with a node certificate (test CA) to mosquitto's TLS 1.3 listener,
+// their certificate renewal armed; the fake manager uses a plain listener of the same broker.
 //   bundleBytes         size of the one file flashed onto boards (budget 600 KB)
 //   startToConnectedMs  process spawn -> "connected" on stdout, median of --starts runs (1 s)
-//   rssBytes            resident memory after --idle-ms connected and idle (budget 60 MB)
+//   rssBytes            VmRSS after --idle-ms connected and idle, median of --rss-runs fresh
+//                       agents (budget 60 MB = 60,000,000 B)
+//   rssPlainBytes       the same without TLS and certificates (plain mqtt://)
+//   baselineRssBytes    with --baseline FILE: the same as rssBytes for another bundle, measured
+//                       alternately in the same run (the machine is shared: compare ratios)
 //   assignToRunningMs   assign published -> RUNNING status received, median of --runs tasks
 //   dockerRunMs         `docker run -d` of the same image and command, median, same run
-// `npm run bench -- agent [--json] [--runs N] [--starts N] [--idle-ms MS]`
+//   loadAvg1            the machine's 1-minute load average at the end
+// `npm run bench -- agent [--json] [--runs N] [--starts N] [--idle-ms MS] [--rss-runs N]
+//  [--baseline FILE]`
 
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { loadavg, tmpdir, userInfo } from "node:os";
+import { join, resolve } from "node:path";
+import { privateKeyToPem } from "../../core/crypto/keys.ts";
+import { DAY_MS, testNodeCert, testRoot } from "../../core/crypto/testing.ts";
 import { TaskState } from "../../core/model/task-state.ts";
 import { FakeManager } from "../../edge-agent/session/testing.ts";
 import { task } from "../../edge-agent/worker/testing.ts";
-import { ensureTestImage, have, removeTestContainers, startMosquitto } from "../support/real.ts";
+import {
+  ensureTestImage,
+  freePort,
+  have,
+  removeTestContainers,
+  startMosquitto,
+} from "../support/real.ts";
 import { type Bench, numberFlag, table } from "./run.ts";
 
 const root = join(import.meta.dirname, "../..");
@@ -33,10 +49,53 @@ interface Started {
   ms: number;
 }
 
-/** Spawns the bundle and resolves once it prints that it is connected (30 s at most). */
-function startAgent(dataDir: string, port: number, nodeId: string): Promise<Started> {
-  const args = [BUNDLE, "run", "--data-dir", dataDir, "--cluster", "bench", "--node-id", nodeId];
-  args.push("--broker", `mqtt://127.0.0.1:${port}`, "--poll-ms", "1000");
+/** A test CA, mosquitto's server certificate (fleet-manager) and the TLS listener's config. */
+function brokerTls(dir: string, tlsPort: number) {
+  const root = testRoot("bench", "ed25519", Date.now());
+  const server = testNodeCert(root, "m1", "manager", { nowMs: Date.now(), expiryMs: 30 * DAY_MS });
+  const file = (name: string, text: string) => {
+    writeFileSync(join(dir, name), text, { mode: 0o600 });
+    return join(dir, name);
+  };
+  const conf = [
+    `listener ${tlsPort} 127.0.0.1`,
+    `cafile ${file("ca.pem", root.certPem)}`,
+    `certfile ${file("server.pem", server.certPem)}`,
+    `keyfile ${file("server.key", privateKeyToPem(server.key))}`,
+    "tls_version tlsv1.3",
+    "require_certificate true",
+    "use_identity_as_username true",
+    // mosquitto started as root drops to its own user, which could not read these files.
+    `user ${userInfo().username}`,
+  ].join("\n");
+  /** A joined node's data dir: certs/{ca.pem,node.pem,node.key} for `nodeId`. */
+  const nodeCerts = (dataDir: string, nodeId: string): string[] => {
+    const node = testNodeCert(root, nodeId, "worker", { nowMs: Date.now(), expiryMs: 30 * DAY_MS });
+    const certs = join(dataDir, "certs");
+    mkdirSync(certs, { recursive: true, mode: 0o700 });
+    const put = (name: string, text: string) => {
+      writeFileSync(join(certs, name), text, { mode: 0o600 });
+      return join(certs, name);
+    };
+    return [
+      ...["--tls-ca", put("ca.pem", root.certPem), "--tls-cert", put("node.pem", node.certPem)],
+      ...["--tls-key", put("node.key", privateKeyToPem(node.key))],
+    ];
+  };
+  return { conf, nodeCerts };
+}
+
+type Broker = { url: string; tls?: (dataDir: string, nodeId: string) => string[] };
+
+/** Spawns a bundle and resolves once it prints that it is connected (30 s at most). */
+function startAgent(
+  dataDir: string,
+  broker: Broker,
+  nodeId: string,
+  bundle = BUNDLE,
+): Promise<Started> {
+  const args = [bundle, "run", "--data-dir", dataDir, "--cluster", "bench", "--node-id", nodeId];
+  args.push("--broker", broker.url, "--poll-ms", "1000", ...(broker.tls?.(dataDir, nodeId) ?? []));
   const t0 = performance.now();
   const proc = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "ignore"] });
   return new Promise((resolve, reject) => {
@@ -59,6 +118,29 @@ function stopAgent(p: ChildProcess): Promise<void> {
     p.once("exit", () => r());
     p.kill("SIGTERM");
   });
+}
+
+/** Idle RSS of `bundle`: a fresh agent, connected, idle for `idleMs`, then stopped. */
+async function idleRss(
+  bundle: string,
+  dataDir: string,
+  broker: Broker,
+  nodeId: string,
+  idleMs: number,
+) {
+  const s = await startAgent(dataDir, broker, nodeId, bundle);
+  try {
+    await new Promise((r) => setTimeout(r, idleMs));
+    return rssOf(s.proc.pid!);
+  } finally {
+    await stopAgent(s.proc);
+  }
+}
+
+function stringFlag(args: string[], name: string): string | undefined {
+  const i = args.indexOf(`--${name}`);
+  if (i >= 0) return args[i + 1];
+  return args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 }
 
 function dockerRunMs(image: string, runs: number): number {
@@ -117,7 +199,7 @@ async function assignToRunning(
 
 export const bench: Bench = {
   description:
-    "edge agent: bundle size, idle RSS, start-to-connected, assign-to-RUNNING vs docker run",
+    "edge agent: bundle size, idle RSS (mTLS and plain), start-to-connected, assign-to-RUNNING vs docker run",
   async run({ args, log }) {
     for (const part of ["docker", "mosquitto", "busybox"] as const) {
       if (!have(part)) throw new Error(`bench agent needs ${part}`);
@@ -125,45 +207,80 @@ export const bench: Bench = {
     const runs = numberFlag(args, "runs", 5);
     const starts = numberFlag(args, "starts", 5);
     const idleMs = numberFlag(args, "idle-ms", 5000);
+    const rssRuns = numberFlag(args, "rss-runs", 3);
+    const baselineArg = stringFlag(args, "baseline");
+    const baseline = baselineArg ? resolve(baselineArg) : undefined;
     const b = spawnSync(process.execPath, [join(root, "scripts/build.mjs")], { encoding: "utf8" });
     if (b.status !== 0) throw new Error(`build failed: ${b.stderr}`);
     const bundleBytes = statSync(BUNDLE).size;
     const image = ensureTestImage();
-    const mq = await startMosquitto();
-    const mgr = new FakeManager("bench");
     const dir = mkdtempSync(join(tmpdir(), "fleet-bench-agent-"));
+    const tlsPort = await freePort();
+    const tls = brokerTls(dir, tlsPort);
+    const mq = await startMosquitto(tls.conf);
+    const mgr = new FakeManager("bench");
+    const secure: Broker = { url: `mqtts://127.0.0.1:${tlsPort}`, tls: tls.nodeCerts };
+    const plain: Broker = { url: `mqtt://127.0.0.1:${mq.port}` };
     const nodeId = `bench${process.pid}`;
     let agent: ChildProcess | undefined;
     try {
       await mgr.serve(`mqtt://127.0.0.1:${mq.port}`);
       const startTimes: number[] = [];
       for (let i = 0; i < starts; i++) {
-        const s = await startAgent(join(dir, `d${i}`), mq.port, `${nodeId}s${i}`);
+        const s = await startAgent(join(dir, `d${i}`), secure, `${nodeId}s${i}`);
         startTimes.push(s.ms);
         await stopAgent(s.proc);
       }
-      const s = await startAgent(join(dir, "main"), mq.port, nodeId);
+      // Fresh agents, one at a time; with --baseline the two bundles alternate.
+      const rss: number[] = [];
+      const rssPlain: number[] = [];
+      const rssBaseline: number[] = [];
+      for (let i = 0; i < rssRuns; i++) {
+        const id = (k: string) => `${nodeId}${k}${i}`;
+        rss.push(await idleRss(BUNDLE, join(dir, id("t")), secure, id("t"), idleMs));
+        rssPlain.push(await idleRss(BUNDLE, join(dir, id("p")), plain, id("p"), idleMs));
+        if (baseline)
+          rssBaseline.push(await idleRss(baseline, join(dir, id("b")), secure, id("b"), idleMs));
+        log(
+          `idle RSS #${i + 1}: ${[rss, rssPlain, rssBaseline].map((xs) => xs.at(-1) ?? "-").join(" / ")} B`,
+        );
+      }
+      const s = await startAgent(join(dir, "main"), secure, nodeId);
       agent = s.proc;
-      await new Promise((r) => setTimeout(r, idleMs));
-      const rssBytes = rssOf(agent.pid!);
       const dockerMs = dockerRunMs(image, runs);
       const assignMs = await assignToRunning(mgr, nodeId, image, runs, log);
+      const rssBytes = median(rss);
       const out = {
         bundleBytes,
         rssBytes,
+        rssPlainBytes: median(rssPlain),
+        ...(baseline ? { baselineRssBytes: median(rssBaseline) } : {}),
         startToConnectedMs: Math.round(median(startTimes)),
         assignToRunningMs: Math.round(assignMs),
         dockerRunMs: Math.round(dockerMs),
+        loadAvg1: Number(loadavg()[0]!.toFixed(2)),
       };
+      const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
       log(
         table([
           ["figure", "value", "budget"],
-          ["bundle", `${(bundleBytes / 1024).toFixed(0)} KB`, "600 KB"],
-          ["idle RSS", `${(rssBytes / 2 ** 20).toFixed(1)} MB`, "60 MB"],
+          ["bundle", `${(bundleBytes / 1e3).toFixed(0)} KB`, "600 KB"],
+          ["idle RSS (mTLS)", mb(rssBytes), "60 MB"],
+          ["idle RSS (plain)", mb(out.rssPlainBytes), "60 MB"],
+          ...(baseline
+            ? [
+                [
+                  "idle RSS baseline",
+                  mb(median(rssBaseline)),
+                  (rssBytes / median(rssBaseline)).toFixed(3),
+                ],
+              ]
+            : []),
           ["start to connected", `${out.startToConnectedMs} ms`, "1000 ms"],
           ["assign to RUNNING", `${out.assignToRunningMs} ms`, ""],
           ["docker run -d", `${out.dockerRunMs} ms`, ""],
           ["ratio", (assignMs / dockerMs).toFixed(2), ""],
+          ["load average", String(out.loadAvg1), ""],
         ]),
       );
       return out;
