@@ -16,7 +16,7 @@ import { call, testWorld } from "../api/testing.ts";
 import { decodePayload } from "../cli/monitor-format.ts";
 import { fleet, startApi } from "../cli/testing.ts";
 import { harness } from "../dispatcher/testing.ts";
-import { maintainGossipKeys } from "./gossip-key.ts";
+import { GossipKeyService, maintainGossipKeys } from "./gossip-key.ts";
 
 const random = (n: number) => new Uint8Array(randomBytes(n));
 const ring = (s: Store) => s.view((tx) => tx.get("clusters", "c1")?.gossipKeys);
@@ -178,3 +178,31 @@ test("a removed node's retained gossip status is cleared with its assignment", a
   assert.equal(h.broker.retained(h.topics.gossip("n1")), undefined);
   await h.dispatcher.stop();
 });
+
+test("the leader's GossipKeyService: a ring for a cluster written later, pruning at the grace's end", async () => {
+  const store = new Store();
+  const writer = new LocalWriter(store);
+  const warned: string[] = [];
+  const service = new GossipKeyService(writer, { warn: (m) => warned.push(m) }, 50);
+  service.start();
+  try {
+    store.update((tx) => tx.create("clusters", makeCluster("c1")));
+    await waitFor("a ring for the new cluster object", () => ring(store)?.current === 1);
+    const r1 = rotateGossipKeyRing(ring(store)!, random, Date.now(), 300);
+    store.update((tx) => tx.update("clusters", { ...tx.get("clusters", "c1")!, gossipKeys: r1 }));
+    assert.equal(ring(store)!.keys.length, 2);
+    await waitFor("key 1 pruned after its grace", () => ring(store)!.keys.length === 1);
+    assert.equal(ring(store)!.current, 2);
+    assert.deepEqual(warned, []);
+  } finally {
+    service.stop();
+  }
+});
+
+async function waitFor(what: string, ok: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
