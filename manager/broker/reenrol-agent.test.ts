@@ -104,6 +104,7 @@ test("an agent back two days after expiry re-enrols over a restricted session, t
     { caPem: old.caPem, certPem: old.certPem, keyPem: old.keyPem },
   );
   const certTopic = topics("c1").cert("w1");
+  const held: boolean[] = [];
   session = new Session({
     clusterId: "c1",
     nodeId: "w1",
@@ -118,7 +119,11 @@ test("an agent back two days after expiry re-enrols over a restricted session, t
     subscriptions: [certTopic],
     reenrolling: () => renewal.reenrolling(),
     reenrolTopics: [certTopic],
-    onReady: () => renewal.onReady(),
+    onReady: ({ reenrolling }) => {
+      // While re-enrolling, anything but the csr (gossip, logs) is held back by the session.
+      if (reenrolling) held.push(session!.publish("fleet/c1/gossip/w1", new Uint8Array(1), 0));
+      renewal.onReady();
+    },
     onMessage: (t, p) => {
       if (t === certTopic) renewal.onCert(p);
     },
@@ -132,6 +137,7 @@ test("an agent back two days after expiry re-enrols over a restricted session, t
     assert.equal(service.stats.reenrolled, 1);
     assert.equal(renewal.stats.renewed, 1);
     assert.ok(roles.includes("reenrolling"), "first a restricted session");
+    assert.deepEqual(held, [false], "a gossip publish was held back on the restricted session");
     assert.equal(roles.at(-1), "node", "then a normal one");
     const onDisk = parseCertificate(readFileSync(paths.cert, "utf8"));
     assert.notEqual(onDisk.serial, old.serial);
