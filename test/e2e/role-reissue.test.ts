@@ -1,4 +1,5 @@
-// Certificates follow the role, with three real secure managers on loopback (the built bundle):
+// Certificates follow the role, with three real secure managers on loopback (the built bundle:
+// `npm run build` first):
 //  - a peer claiming a member's Raft id with another member's (real, valid) manager certificate
 //    is refused by the Raft transport;
 //  - demoting a manager reissues its certificate as OU=worker on disk, and once it is out of the
