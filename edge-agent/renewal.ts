@@ -268,11 +268,22 @@ export class CertificateRenewal {
       this.#sentAtMs = this.#now();
       this.stats.sent++;
       this.#o.log?.(`renewal: csr sent (certificate ${this.#serial})`);
-    } else if (this.#o.joinBrokers?.length && this.#state() === "expired-reenrol") {
+    } else if (this.#state() !== "expired-reenrol") {
+      // Offline before expiry: the retry timer sends it once a session is up.
+    } else if (this.#o.joinBrokers?.length) {
       this.#pending = next;
       void this.#viaJoin(body);
+    } else if (!this.#hinted) {
+      this.#hinted = true;
+      this.#o.log?.(
+        `renewal: certificate ${this.#serial} expired ${new Date(this.#notAfterMs).toISOString()}; ` +
+          "re-enrolling once a broker admits the session (an external broker refuses an expired " +
+          "certificate: give its join listener with --join-broker)",
+      );
     }
   }
+
+  #hinted = false;
 
   #joining = false;
 
