@@ -391,7 +391,9 @@ export class ManagerDaemon {
           retryInMs: delay,
         });
         await l.stop().catch(() => {});
-        await new Promise((r) => setTimeout(r, delay));
+        // Waits in short steps: a stop or a lost leadership ends the wait at once.
+        for (const end = Date.now() + delay; Date.now() < end && stillLeader(l); )
+          await new Promise((r) => setTimeout(r, 100));
         if (!stillLeader(l)) return;
       }
     }
@@ -470,6 +472,8 @@ export class ManagerDaemon {
     clearInterval(this.#peerTimer);
     this.#revocations?.close();
     this.#selfRenewal?.stop();
+    // A leader start still waiting for an external broker must not hold up the stop.
+    this.#leader?.cancel();
     await this.#leaderChange;
     await this.#leader?.stop();
     await this.api?.stop().catch(() => {});
