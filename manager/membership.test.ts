@@ -225,3 +225,18 @@ test("leaving the group revokes the manager certificate in the write that clears
     r.stop();
   }
 });
+
+test("a manager promoted back after its removal committed is cleared all the same", () => {
+  const conf = { voters: [1], learners: [] };
+  const nodes = [node("a", 1, "manager"), node("b", 2, "manager")];
+  // Not a member and a manager: a joining manager before its addLearner, left alone...
+  assert.equal(nextMembershipStep(nodes, { conf, lastIndex: 9 }, 1), undefined);
+  // ...unless this leader removed it: then it has left, whatever its role says now.
+  assert.deepEqual(
+    nextMembershipStep(nodes, { conf, lastIndex: 9 }, 1, () => true, new Set([2])),
+    {
+      kind: "clear",
+      nodeId: "b",
+    },
+  );
+});

@@ -68,12 +68,14 @@ export function nextMembershipStep(
   self: number,
   /** True once a demoted member's worker certificate is no longer waited for. */
   certGraceOver: (nodeId: string) => boolean = () => true,
+  /** Raft ids this leader removed: cleared even if promoted back meanwhile (too late). */
+  removed: ReadonlySet<number> = new Set(),
 ): MembershipStep | undefined {
   const byRaft = new Map<number, (typeof nodes)[number]>();
   for (const n of nodes) if (n.managerStatus) byRaft.set(Number(n.managerStatus.raftId), n);
   const members = new Set([...s.conf.voters, ...s.conf.learners]);
   for (const [raftId, n] of byRaft) {
-    if (n.spec.role === "manager" || members.has(raftId)) continue;
+    if (members.has(raftId) || (n.spec.role === "manager" && !removed.has(raftId))) continue;
     return { kind: "clear", nodeId: n.id }; // demoted and already out of the group
   }
   for (const n of nodes) if (supersededDue(n).length > 0) return { kind: "revoke", nodeId: n.id };
@@ -140,6 +142,7 @@ export class MembershipReconciler {
   #busy = false;
   #stopped = false;
   #refused = new Set<number>();
+  readonly #removed = new Set<number>();
   readonly #since = Date.now();
   /** Demoted members by when this leader first saw them (the certificate grace). */
   readonly #demotedSeen = new Map<string, number>();
@@ -176,7 +179,7 @@ export class MembershipReconciler {
       for (const id of this.#demotedSeen.keys()) if (!demoted.has(id)) this.#demotedSeen.delete(id);
       const grace = d.certGraceMs ?? DEMOTION_CERT_GRACE_MS;
       const graceOver = (id: string) => now - (this.#demotedSeen.get(id) ?? now) >= grace;
-      const step = nextMembershipStep(nodes, d.status(), d.selfRaftId, graceOver);
+      const step = nextMembershipStep(nodes, d.status(), d.selfRaftId, graceOver, this.#removed);
       if (!step) return;
       if (step.kind === "refuse") {
         if (!this.#refused.has(step.raftId))
@@ -193,6 +196,7 @@ export class MembershipReconciler {
       } else if (step.kind === "remove") {
         d.log.info("manager demoted: removing from the Raft group", { raftId: step.raftId });
         await d.change({ type: "removeNode", nodeId: step.raftId });
+        this.#removed.add(step.raftId);
       } else if (step.kind === "revoke") {
         const revoked = await d.writer.update((tx) => {
           const n = tx.get("nodes", step.nodeId);
@@ -214,8 +218,11 @@ export class MembershipReconciler {
           const { managerStatus: _, certificate: c, ...rest } = n;
           const certificate = withoutSuperseded(c);
           const status = { ...n.status, state: "down" as const, message: "left the Raft group" };
+          // Promoted back after its removal committed: too late, it has left (and stops).
+          const spec = { ...n.spec, role: "worker" as const };
           tx.update("nodes", {
             ...rest,
+            spec,
             ...(certificate ? { certificate } : {}),
             status,
             updatedAt: now,
