@@ -34,17 +34,17 @@ module.exports = new Proxy(fail, { get: (_, key) => (key === "__esModule" ? fals
   },
 });
 
-// Agent-only rewrites: mqtt's browser/websocket transports (./ws, ./wx, ./ali inside
-// mqtt/build/lib/connect) become failing stubs; `debug` a no-op (the agent logs itself);
-// every `readable-stream` copy (mqtt's v3, bl's v4 with its Buffer polyfill) node's own stream.
-// cbor-x decodes in JS (its native cbor-extract left out, below).
+// Agent-only rewrites: mqtt's browser/websocket transports and its socks proxy dialer (./ws,
+// ./wx, ./ali, ./socks inside mqtt/build/lib/connect) become failing stubs; `debug` a no-op
+// (the agent logs itself); every `readable-stream` copy (mqtt's v3, bl's v4 with its Buffer
+// polyfill) node's own stream; cbor-x decodes in JS (its native cbor-extract left out, below).
 const mqttVersion = JSON.parse(
   readFileSync(join(root, "node_modules/mqtt/package.json"), "utf8"),
 ).version;
 const agentPlugin = {
   name: "agent-slim",
   setup(b) {
-    b.onResolve({ filter: /^\.\/(ws|wx|ali)$/ }, (args) =>
+    b.onResolve({ filter: /^\.\/(ws|wx|ali|socks)$/ }, (args) =>
       /mqtt[\\/]build[\\/]lib[\\/]connect/.test(args.importer)
         ? { path: `mqtt-${args.path.slice(2)}`, namespace: "stub" }
         : undefined,
