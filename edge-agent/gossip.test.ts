@@ -199,6 +199,8 @@ test("rotation: the new key goes out at once; old-key messages open in the grace
   a.onAssignment({ version: 2, tasks: [], gossip: wireGossipKeys(ring1) });
   m.tick();
   assert.equal(a.keys?.current, 2);
+  a.onAssignment({ version: 1, tasks: [], gossip: wireGossipKeys(ring0) });
+  assert.equal(a.keys?.current, 2, "an older assignment does not bring an older ring back");
   assert.equal(b.stats.refused["unknown-key"], 1, "b cannot open key 2 yet");
   assert.equal(b.peers()[0]?.keyId, 1, "b keeps a's last key-1 status");
   const fromB = m.published.filter((p) => p.topic.endsWith("/b")).at(-1)!;

@@ -144,7 +144,9 @@ export class GossipAgent {
 
   /** An assignment arrived: its tasks and, when present, the cluster's key ring. */
   onAssignment(a: { version: number; tasks: AssignedTask[]; gossip?: WireGossipKeys }): void {
-    if (a.version >= this.#tasks.version) this.#tasks = { version: a.version, tasks: a.tasks };
+    // An older assignment (a stale retained one at connect) changes neither tasks nor ring.
+    if (a.version < this.#tasks.version) return;
+    this.#tasks = { version: a.version, tasks: a.tasks };
     const g = a.gossip;
     if (!g || sameKeys(g, this.#keys)) return;
     const rotated = g.current !== this.#keys?.current;
