@@ -55,6 +55,11 @@ export interface NodeStatus {
 export interface NodeCertificate {
   serial: string;
   notAfter: number;
+  /** The OU of the recorded certificate; absent in records written before role tracking. */
+  role?: "worker" | "manager";
+  /** Certificates of this node for another role, revoked once it no longer uses them
+   * (promotion and demotion: manager/ca/role-reissue.ts). */
+  superseded?: NodeCertificate[];
 }
 
 export interface ManagerStatus {

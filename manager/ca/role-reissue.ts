@@ -26,13 +26,8 @@ import { RevocationList } from "./revocation.ts";
  * from Raft anyway (it is then revoked all the same; a locked CA or a dead manager). */
 export const DEMOTION_CERT_GRACE_MS = 15_000;
 
-/** Node.certificate as role changes record it (the store keeps it as plain data). */
-export interface RoleCertificate extends NodeCertificate {
-  /** The OU of the recorded certificate; absent in records written before role tracking. */
-  role?: "worker" | "manager";
-  /** Certificates of this node for another role, to revoke once it no longer uses them. */
-  superseded?: NodeCertificate[];
-}
+/** Node.certificate as role changes record it (role and superseded: core/model/types.ts). */
+export type RoleCertificate = NodeCertificate;
 
 interface NodeLike {
   id: string;
@@ -42,7 +37,7 @@ interface NodeLike {
 }
 
 export function roleCertificate(n: NodeLike): RoleCertificate | undefined {
-  return n.certificate as RoleCertificate | undefined;
+  return n.certificate;
 }
 
 /**
@@ -54,7 +49,7 @@ export function nextCertificateRecord(
   issued: { serial: string; notAfterMs: number; role: "worker" | "manager" },
   presented: { serial: string; notAfterMs: number; role: string | undefined },
 ): RoleCertificate {
-  const old = (prev as RoleCertificate | undefined)?.superseded ?? [];
+  const old = prev?.superseded ?? [];
   const superseded =
     presented.role !== issued.role && presented.serial !== issued.serial
       ? [
@@ -104,7 +99,7 @@ export function workerCertificateRecorded(n: NodeLike): boolean {
 /** The node's record without its superseded certificates (after they were revoked). */
 export function withoutSuperseded(c: NodeCertificate | undefined): NodeCertificate | undefined {
   if (!c) return c;
-  const { superseded: _, ...rest } = c as RoleCertificate;
+  const { superseded: _, ...rest } = c;
   return rest;
 }
 
