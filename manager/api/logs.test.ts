@@ -141,3 +141,26 @@ test("a service without started tasks: one warning, no request", async () => {
   assert.equal(requests.length, 0);
   assert.match(String(events[0]!.data.message), /service web has no task with a container/);
 });
+
+test("a broker that is away (an external broker down): one warning per task, no crash", async () => {
+  const b: LogBus = {
+    publish: async () => assert.fail("nothing is published without a subscription"),
+    subscribe: async () => {
+      throw new Error("the external broker mqtts://mq:8883 is unreachable");
+    },
+  };
+  const src = new BrokerLogSource({ bus: b, clusterId: "c", newId: () => "r1" });
+  const { s, events } = sink();
+  await src.stream(
+    { service, tasks: [task("t1", 1, "n1"), task("t2", 2, "n2")] },
+    { follow: false },
+    s,
+  );
+  assert.deepEqual(
+    events.map((e) => [e.event, e.data.taskId, String(e.data.message)]),
+    [
+      ["warning", "t1", "task t1 on node n1: the external broker mqtts://mq:8883 is unreachable"],
+      ["warning", "t2", "task t2 on node n2: the external broker mqtts://mq:8883 is unreachable"],
+    ],
+  );
+});
