@@ -99,7 +99,11 @@ export function startAgent(c: AgentConfig, executor: Executor, hooks: AgentHooks
     log: hooks.log,
     ...(tls ? { tls } : {}),
     ...(hooks.onConnected ? { onConnected: hooks.onConnected } : {}),
-    subscriptions: [...(renewal ? [certTopic] : []), logServer.topic, gossip.filter],
+    subscriptions: [
+      ...(renewal ? [certTopic] : []),
+      logServer.topic,
+      ...(c.gossip === false ? [] : [gossip.filter]),
+    ],
     // Back after expiry (within the window): a restricted session to re-enrol first.
     ...(renewal
       ? {
@@ -118,7 +122,7 @@ export function startAgent(c: AgentConfig, executor: Executor, hooks: AgentHooks
   session.start();
   worker.start();
   renewal?.start();
-  gossip.start();
+  if (c.gossip !== false) gossip.start();
   const s = session;
   return {
     worker,

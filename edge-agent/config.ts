@@ -31,6 +31,8 @@ export interface AgentConfig {
   /** Join listeners (mqtts://) to re-enrol through after an expiry when the brokers refuse the
    * expired certificate (an external mosquitto); a join through one writes it. */
   joinBrokers?: string[];
+  /** false: no gossip (`--gossip off`; large fleets, where all-to-all costs N² deliveries). */
+  gossip?: boolean;
 }
 
 type Tls = { certFile?: string; keyFile?: string; caFile?: string };
@@ -43,7 +45,16 @@ export class ConfigError extends FleetError {
 }
 
 const NUMBERS = ["heartbeat-ms", "offline-after-ms", "poll-ms"] as const;
-const STRINGS = ["data-dir", "cluster", "node-id", "config", "docker-socket", "hostname", "token"];
+const STRINGS = [
+  "data-dir",
+  "cluster",
+  "node-id",
+  "config",
+  "docker-socket",
+  "hostname",
+  "token",
+  "gossip",
+];
 const TLS = ["tls-cert", "tls-key", "tls-ca"];
 /** Keys a join writes to the data dir's agent.json. */
 const JOINED = ["clusterId", "nodeId", "brokers", "tls", "joinBrokers"];
@@ -183,6 +194,12 @@ export function loadConfig(argv: string[]): AgentConfig {
   for (const b of joinBrokers)
     if (!/^mqtts:\/\/[^/]+/.test(b)) throw new ConfigError(`--join-broker ${b}: expected mqtts://`);
   if (joinBrokers.length > 0) config.joinBrokers = joinBrokers;
+  const gossip = one("gossip") ?? file.gossip;
+  if (gossip !== undefined) {
+    if (!["on", "off", true, false].includes(gossip as string))
+      throw new ConfigError("--gossip: on or off (gossip: true or false in the file)");
+    config.gossip = gossip === "on" || gossip === true;
+  }
   const socket = str("docker-socket", "dockerSocket");
   if (socket) config.dockerSocket = socket;
   // saveConfig writes `tls: {certFile, keyFile, caFile}`; `tlsCert` etc. are accepted too.

@@ -17,6 +17,7 @@ import type { TaskStatusUpdate, WireGossipKeys } from "../core/codec/index.ts";
 import { type GossipStatus, gossipAad, openGossip, sealGossip } from "../core/gossip.ts";
 import { newGossipKeyRing, rotateGossipKeyRing, wireGossipKeys } from "../core/gossip-keys.ts";
 import { TaskState } from "../core/model/task-state.ts";
+import { loadConfig, saveConfig } from "./config.ts";
 import { GOSSIP_KEYS_FILE, GossipAgent, loadGossipKeys } from "./gossip.ts";
 import { aesGcm, gossipNonce } from "./gossip-cipher.ts";
 import { formatPeers, PEERS_FILE, peersCommand, readPeers, writePeers } from "./gossip-peers.ts";
@@ -295,4 +296,29 @@ test("late and clock-skewed statuses: an older one is ignored, a peer whose cloc
   from(now - 10_000_000, "ancient");
   assert.equal(a.peers()[0]?.hostname, "clock fixed");
   a.stop();
+});
+
+test("--gossip off (or gossip: false in agent.json) turns gossip off; anything else is refused", () => {
+  const dir = mkdtempSync(join(tmpdir(), "fleet-gossip-cfg-"));
+  try {
+    const base = [
+      "--data-dir",
+      dir,
+      "--cluster",
+      "c1",
+      "--node-id",
+      "n1",
+      "--broker",
+      "mqtt://h:1",
+    ];
+    assert.equal(loadConfig(base).gossip, undefined, "on by default");
+    const off = loadConfig([...base, "--gossip", "off"]);
+    assert.equal(off.gossip, false);
+    saveConfig(off);
+    assert.equal(loadConfig(["--data-dir", dir]).gossip, false, "kept in agent.json");
+    assert.equal(loadConfig(["--data-dir", dir, "--gossip", "on"]).gossip, true);
+    assert.throws(() => loadConfig([...base, "--gossip", "maybe"]), /--gossip: on or off/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -3,7 +3,7 @@
 //   edge-agent run --data-dir D [--cluster C --node-id N --broker URL…] [--label k=v…]
 //                  [--config FILE] [--heartbeat-ms MS] [--offline-after-ms MS] [--poll-ms MS]
 //                  [--docker-socket PATH] [--hostname H] [--tls-cert F --tls-key F --tls-ca F]
-//                  [--token T]
+//                  [--token T] [--gossip on|off]
 //   edge-agent peers --data-dir D [--json]   (the peer table the running agent writes)
 // `run` with a join token (flag or `joinToken` in the config) and no certificates in the data
 // dir joins first through its brokers (a freshly flashed image), retrying while no manager can
@@ -24,6 +24,7 @@ const USAGE = `usage: edge-agent join --token T --data-dir D [--label k=v…] [-
        edge-agent run --data-dir D [--cluster C --node-id N --broker URL [--broker…]]
        [--label k=v…] [--config FILE] [--heartbeat-ms MS] [--offline-after-ms MS] [--poll-ms MS]
        [--docker-socket PATH] [--hostname H] [--tls-cert F --tls-key F --tls-ca F] [--token T]
+       [--gossip on|off]
        [--join-broker URL…]
        edge-agent peers --data-dir D [--json]   (the peers heard over sealed gossip)
        edge-agent version`;
