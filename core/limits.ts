@@ -172,8 +172,11 @@ export const limits = {
   caCertExpiryMs: 20 * 365 * 24 * 60 * 60 * 1000,
   /** notBefore is set this far in the past so a slightly slow clock accepts a fresh cert. */
   certBackdateMs: 5 * 60 * 1000,
-  /** Default window after expiry in which a node may re-enrol by signing with its old key. */
+  /** Default window after expiry in which a node may re-enrol by signing with its old key
+   * (cluster spec reenrolWindowMs, `fleet cluster update --reenrol-window`; 0 turns it off). */
   reenrolWindowMsDefault: 30 * 24 * 60 * 60 * 1000,
+  /** Longest re-enrolment window `cluster update --reenrol-window` accepts (a year). */
+  reenrolWindowMsMax: 365 * 24 * 60 * 60 * 1000,
   /** Random serial number bytes (RFC 5280 allows 20 octets; the top bit is cleared). */
   certSerialBytes: 16,
   /** Join token secret bytes (128 bits, as swarm's). */
@@ -289,6 +292,7 @@ check(limits.disconnectGraceMsDefault <= limits.disconnectGraceMsMax, "default g
 check(limits.nodeCertExpiryMsMin <= limits.nodeCertExpiryMsDefault, "default cert expiry >= min");
 check(limits.nodeCertExpiryMsDefault < limits.caCertExpiryMs, "node certs expire before the CA");
 check(limits.certBackdateMs * 10 < limits.nodeCertExpiryMsMin, "backdating is a small share");
+check(limits.reenrolWindowMsDefault <= limits.reenrolWindowMsMax, "default re-enrol window <= max");
 check(limits.certSerialBytes <= 20, "RFC 5280 §4.1.2.2: serials are at most 20 octets");
 check(limits.certBytesMax * 4 <= limits.pemBytesMax, "a PEM bundle holds a few certificates");
 check(limits.agentBackoffBaseMs <= limits.agentBackoffMaxMs, "agent backoff base <= cap");

@@ -1,5 +1,6 @@
 // Defaults match Docker swarm's where swarm has one, so a swarm user is never surprised.
 
+import { limits } from "../limits.ts";
 import type { ClusterSpec, RestartPolicy, UpdateConfig } from "./types.ts";
 
 export const DAY_MS = 24 * 60 * 60 * 1000;
@@ -26,8 +27,17 @@ export const defaultClusterSpec: ClusterSpec = {
   name: "default",
   heartbeatPeriodMs: 5000,
   nodeCertExpiryMs: 90 * DAY_MS,
+  reenrolWindowMs: limits.reenrolWindowMsDefault,
   taskHistoryLimit: 5,
   snapshotIntervalEntries: 10_000,
   dispatcherGracePeriods: 3,
   autolock: false,
 };
+
+/** The cluster's re-enrolment window: its spec's, or the default (30 days) for a cluster
+ * object written before the setting existed (or no cluster object yet). */
+export function clusterReenrolWindowMs(
+  spec: Pick<ClusterSpec, "reenrolWindowMs"> | undefined,
+): number {
+  return spec?.reenrolWindowMs ?? defaultClusterSpec.reenrolWindowMs!;
+}

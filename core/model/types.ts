@@ -238,6 +238,9 @@ export interface ClusterSpec {
   name: string;
   heartbeatPeriodMs: number;
   nodeCertExpiryMs: number;
+  /** How long after expiry a node may still re-enrol with its old key (0: never; it joins
+   * again). Absent in clusters made before the setting: clusterReenrolWindowMs gives 30 days. */
+  reenrolWindowMs?: number;
   taskHistoryLimit: number;
   snapshotIntervalEntries: number;
   dispatcherGracePeriods: number;

@@ -410,6 +410,9 @@ export function validateClusterSpec(input: unknown): Validated<ClusterSpec> {
     nodeCertExpiryMs:
       c.int(o.nodeCertExpiryMs, "nodeCertExpiryMs", { min: HOUR_MS, max: 10 * YEAR_MS }) ??
       d.nodeCertExpiryMs,
+    reenrolWindowMs:
+      c.int(o.reenrolWindowMs, "reenrolWindowMs", { min: 0, max: limits.reenrolWindowMsMax }) ??
+      d.reenrolWindowMs!,
     taskHistoryLimit:
       c.int(o.taskHistoryLimit, "taskHistoryLimit", {
         min: 0,
