@@ -372,8 +372,9 @@ export class ManagerDaemon {
     });
   }
 
-  /** Starts the leader's components; a failed start (e.g. the broker refused a subscription
-   * while its ACL lacked this manager) is stopped and tried afresh while still leader. */
+  /** Starts the leader's components; a failed start (e.g. an external broker refusing a
+   * subscription while its ACL lacks this manager) is stopped and tried afresh while still
+   * leader. */
   async #startLeader(): Promise<void> {
     const stillLeader = (l: LeaderComponents) =>
       !this.#stopped && this.#leader === l && this.raft.leader === this.identity.raftId;
