@@ -3,6 +3,7 @@
 
 import { gossipKeyRingView } from "../../core/gossip-keys.ts";
 import { limits } from "../../core/limits.ts";
+import { clusterReenrolWindowMs } from "../../core/model/defaults.ts";
 import type { Cluster } from "../../core/model/types.ts";
 import { validateClusterSpec } from "../../core/model/validate.ts";
 import type { ReadTx } from "../../core/store/tx.ts";
@@ -29,7 +30,10 @@ function theCluster(tx: ReadTx): Cluster {
 }
 
 function inspect(c: Call): ApiResponse {
-  return { status: 200, body: c.ctx.store.view((tx) => clusterView(theCluster(tx))) };
+  const view = c.ctx.store.view((tx) => clusterView(theCluster(tx)));
+  // A cluster made before the setting shows the window every decider uses (30 days).
+  const spec = { ...view.spec, reenrolWindowMs: clusterReenrolWindowMs(view.spec) };
+  return { status: 200, body: { ...view, spec } };
 }
 
 async function update(c: Call): Promise<ApiResponse> {

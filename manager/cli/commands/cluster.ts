@@ -26,6 +26,7 @@ async function update(c: CliContext, p: Parsed) {
   const spec: ClusterSpec = structuredClone(cur.spec);
   const hb = str(p, "heartbeat-period");
   const expiry = str(p, "cert-expiry");
+  const window = str(p, "reenrol-window");
   const history = str(p, "task-history-limit");
   const snapshot = str(p, "snapshot-interval");
   const autolock = str(p, "autolock");
@@ -34,19 +35,23 @@ async function update(c: CliContext, p: Parsed) {
   if (grace !== undefined && !rotateGossip)
     throw new UsageError("--gossip-key-grace goes with --rotate-gossip-key");
   const graceMs = grace === undefined ? undefined : parseDuration("gossip-key-grace", grace);
-  if (!rotateGossip && [hb, expiry, history, snapshot, autolock].every((v) => v === undefined)) {
+  if (
+    !rotateGossip &&
+    [hb, expiry, window, history, snapshot, autolock].every((v) => v === undefined)
+  ) {
     throw new UsageError(
       "nothing to update: pass at least one option (see fleet cluster update --help)",
     );
   }
   if (hb !== undefined) spec.heartbeatPeriodMs = parseDuration("heartbeat-period", hb);
   if (expiry !== undefined) spec.nodeCertExpiryMs = parseDuration("cert-expiry", expiry);
+  if (window !== undefined) spec.reenrolWindowMs = parseDuration("reenrol-window", window);
   if (history !== undefined) spec.taskHistoryLimit = parseInt10("task-history-limit", history);
   if (snapshot !== undefined)
     spec.snapshotIntervalEntries = parseInt10("snapshot-interval", snapshot);
   if (autolock !== undefined && autolock !== "true" && autolock !== "false")
     throw new UsageError("--autolock: true or false");
-  if ([hb, expiry, history, snapshot].some((v) => v !== undefined)) {
+  if ([hb, expiry, window, history, snapshot].some((v) => v !== undefined)) {
     await client.call("POST", `/v1/cluster/update?version=${cur.version}`, spec);
     c.io.out(`Cluster ${cur.spec.name} updated.`);
   }
@@ -130,6 +135,12 @@ export const clusterCommands: Command[] = [
         help: "agent heartbeat period",
       },
       { name: "cert-expiry", kind: "string", value: "DURATION", help: "node certificate lifetime" },
+      {
+        name: "reenrol-window",
+        kind: "string",
+        value: "DURATION",
+        help: "how long after expiry a node may re-enrol with its old key (default 720h; 0: never)",
+      },
       { name: "task-history-limit", kind: "string", value: "N", help: "old tasks kept per slot" },
       {
         name: "snapshot-interval",
