@@ -11,6 +11,7 @@
 import { CryptoError } from "../../core/crypto/errors.ts";
 import { loadRootCA } from "../../core/crypto/identity.ts";
 import { privateKeyFromPem, privateKeyToPem } from "../../core/crypto/keys.ts";
+import { clusterReenrolWindowMs } from "../../core/model/defaults.ts";
 import type { Cluster, Node } from "../../core/model/types.ts";
 import type { WriteTx } from "../../core/store/tx.ts";
 import { CertificateAuthority } from "./ca.ts";
@@ -81,7 +82,13 @@ export class CaKeeper {
       cluster.spec.nodeCertExpiryMs,
       this.#unlockKey ?? "",
     ]);
-    if (this.#cache?.key === key) return this.#cache.ca;
+    // The re-enrolment window is read live (renewals and re-enrolment through the join
+    // listener both go through CertificateAuthority.renew).
+    const windowMs = clusterReenrolWindowMs(cluster.spec);
+    if (this.#cache?.key === key) {
+      this.#cache.ca.reenrolWindowMs = windowMs;
+      return this.#cache.ca;
+    }
     const pem = this.#keyPem(cluster);
     if (pem === undefined) return undefined;
     const ca = new CertificateAuthority({
@@ -92,6 +99,7 @@ export class CaKeeper {
         cluster.revocations ?? { serials: [], removedNodes: [] },
       ),
       nodeCertExpiryMs: cluster.spec.nodeCertExpiryMs,
+      reenrolWindowMs: windowMs,
     });
     this.#cache = { key, ca };
     return ca;
@@ -154,6 +162,8 @@ export function revokeNodeInTx(tx: WriteTx, node: Node, nowMs: number): void {
   const certs = node.certificate
     ? [{ serial: node.certificate.serial, notAfterMs: node.certificate.notAfter }]
     : [];
+  // Serials expired longer ago than the cluster's window can no longer be presented anywhere.
+  list.prune(nowMs, clusterReenrolWindowMs(cluster.spec));
   list.removeNode(node.id, certs, nowMs);
   tx.update("clusters", { ...cluster, revocations: list.toJSON(), updatedAt: nowMs });
 }
