@@ -1,8 +1,10 @@
 // The daemon's side of secure mode (contract 3): SecurityDeps read from the replicated store
-// (revoked serials, removed nodes, join token hashes) and this manager's certificate files,
-// and the broker sessions of revoked nodes dropped whenever the cluster object changes.
+// (revoked serials, removed nodes, join token hashes, the re-enrolment window) and this
+// manager's certificate files, and the broker sessions of revoked nodes dropped whenever the
+// cluster object changes.
 
 import { matchJoinToken, parseJoinToken } from "../core/crypto/token.ts";
+import { clusterReenrolWindowMs } from "../core/model/defaults.ts";
 import type { Cluster } from "../core/model/types.ts";
 import type { Store } from "../core/store/store.ts";
 import type { Broker } from "./broker/broker.ts";
@@ -45,6 +47,8 @@ export function securityDeps(
         return undefined;
       }
     },
+    // Read at every re-enrolment attempt: `fleet cluster update --reenrol-window` applies at once.
+    reenrolWindowMs: () => clusterReenrolWindowMs(cluster()?.spec),
     raftOwners: storeRaftOwners(store),
     log,
   };
