@@ -7,6 +7,8 @@
 //   rssBytes            VmRSS after --idle-ms connected and idle, median of --rss-runs fresh
 //                       agents (budget 60 MB = 60,000,000 B)
 //   rssPlainBytes       the same without TLS and certificates (plain mqtt://)
+//   rssRenewingBytes    one agent whose certificate is due (90% of its life): it loads the
+//                       renewal's X.509/signature code and sends a csr (left unanswered)
 //   baselineRssBytes    with --baseline FILE: the same as rssBytes for another bundle, measured
 //                       alternately in the same run (the machine is shared: compare ratios)
 //   assignToRunningMs   assign published -> RUNNING status received, median of --runs tasks
@@ -51,7 +53,7 @@ interface Started {
 
 /** A test CA, mosquitto's server certificate (fleet-manager) and the TLS listener's config. */
 function brokerTls(dir: string, tlsPort: number) {
-  const root = testRoot("bench", "ed25519", Date.now());
+  const root = testRoot("bench", "ed25519", Date.now() - 28 * DAY_MS);
   const server = testNodeCert(root, "m1", "manager", { nowMs: Date.now(), expiryMs: 30 * DAY_MS });
   const file = (name: string, text: string) => {
     writeFileSync(join(dir, name), text, { mode: 0o600 });
@@ -69,8 +71,9 @@ function brokerTls(dir: string, tlsPort: number) {
     `user ${userInfo().username}`,
   ].join("\n");
   /** A joined node's data dir: certs/{ca.pem,node.pem,node.key} for `nodeId`. */
-  const nodeCerts = (dataDir: string, nodeId: string): string[] => {
-    const node = testNodeCert(root, nodeId, "worker", { nowMs: Date.now(), expiryMs: 30 * DAY_MS });
+  const nodeCerts = (dataDir: string, nodeId: string, issuedDaysAgo = 0): string[] => {
+    const nowMs = Date.now() - issuedDaysAgo * DAY_MS;
+    const node = testNodeCert(root, nodeId, "worker", { nowMs, expiryMs: 30 * DAY_MS });
     const certs = join(dataDir, "certs");
     mkdirSync(certs, { recursive: true, mode: 0o700 });
     const put = (name: string, text: string) => {
@@ -245,6 +248,8 @@ export const bench: Bench = {
           `idle RSS #${i + 1}: ${[rss, rssPlain, rssBaseline].map((xs) => xs.at(-1) ?? "-").join(" / ")} B`,
         );
       }
+      const due: Broker = { ...secure, tls: (d, id) => tls.nodeCerts(d, id, 27) };
+      const rssRenewing = await idleRss(BUNDLE, join(dir, "due"), due, `${nodeId}due`, idleMs);
       const s = await startAgent(join(dir, "main"), secure, nodeId);
       agent = s.proc;
       const dockerMs = dockerRunMs(image, runs);
@@ -254,6 +259,7 @@ export const bench: Bench = {
         bundleBytes,
         rssBytes,
         rssPlainBytes: median(rssPlain),
+        rssRenewingBytes: rssRenewing,
         ...(baseline ? { baselineRssBytes: median(rssBaseline) } : {}),
         startToConnectedMs: Math.round(median(startTimes)),
         assignToRunningMs: Math.round(assignMs),
@@ -267,6 +273,7 @@ export const bench: Bench = {
           ["bundle", `${(bundleBytes / 1e3).toFixed(0)} KB`, "600 KB"],
           ["idle RSS (mTLS)", mb(rssBytes), "60 MB"],
           ["idle RSS (plain)", mb(out.rssPlainBytes), "60 MB"],
+          ["idle RSS (renewing)", mb(rssRenewing), "60 MB"],
           ...(baseline
             ? [
                 [
