@@ -36,8 +36,6 @@ export const defaultClusterSpec: ClusterSpec = {
 
 /** The cluster's re-enrolment window: its spec's, or the default (30 days) for a cluster
  * object written before the setting existed (or no cluster object yet). */
-export function clusterReenrolWindowMs(
-  spec: Pick<ClusterSpec, "reenrolWindowMs"> | undefined,
-): number {
+export function clusterReenrolWindowMs(spec: Partial<ClusterSpec> | undefined): number {
   return spec?.reenrolWindowMs ?? defaultClusterSpec.reenrolWindowMs!;
 }
