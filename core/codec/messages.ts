@@ -72,6 +72,8 @@ const schemas = {
     {
       brokers: s.array(s.string(261, 3), 64),
       heartbeatPeriodMs: s.int(100, 3_600_000),
+      // The cluster's re-enrolment window (ms after expiry; 0: none); past it the node joins again.
+      reenrolWindowMs: s.int(0, limits.reenrolWindowMsMax),
       // The cluster's gossip key ring (core/gossip-keys.ts), current key first.
       gossip: s.object({
         current: s.int(1),
@@ -220,6 +222,7 @@ export interface MessageBodies {
     tasks: AssignedTask[];
     brokers?: string[];
     heartbeatPeriodMs?: number;
+    reenrolWindowMs?: number;
     gossip?: WireGossipKeys;
   };
   csr: {

@@ -17,6 +17,7 @@
 import { type AssignedTask, encodeMessage, type MessageBodies } from "../../core/codec/index.ts";
 import { gossipKeyRingProblem, wireGossipKeys } from "../../core/gossip-keys.ts";
 import { limits } from "../../core/limits.ts";
+import { clusterReenrolWindowMs } from "../../core/model/defaults.ts";
 import { TaskState } from "../../core/model/task-state.ts";
 import type { Task } from "../../core/model/types.ts";
 import { by, type ReadTx, type Store } from "../../core/store/index.ts";
@@ -85,6 +86,8 @@ export function buildAssignment(
   const cluster = tx.find("clusters")[0];
   const period = cluster?.spec.heartbeatPeriodMs;
   if (period !== undefined) body.heartbeatPeriodMs = period;
+  // The re-enrolment window: the agent keeps it to know when to stop waiting and join again.
+  if (cluster) body.reenrolWindowMs = clusterReenrolWindowMs(cluster.spec);
   // The gossip key ring: each agent gets it over its own mTLS downlink (core/gossip-keys.ts).
   const ring = cluster?.gossipKeys;
   if (ring && gossipKeyRingProblem(ring) === undefined) body.gossip = wireGossipKeys(ring);

@@ -299,9 +299,16 @@ export class Dispatcher {
       this.#onServiceRenamed(run, e.object.id, e.version, e.old);
     } else if (e.table === "clusters" && e.kind !== "delete") {
       liveness.timing = timingOf((e.object as { spec?: ClusterSpecLike }).spec);
-      // A new or rotated gossip key ring reaches every node with a new assignment version.
+      // A new or rotated gossip key ring, or a new re-enrolment window, reaches every node with
+      // a new assignment version.
       const keys = (c: unknown) => JSON.stringify((c as { gossipKeys?: unknown }).gossipKeys);
-      if (e.kind === "create" || keys(e.old) !== keys(e.object)) this.#republishAll(run, e.version);
+      const window = (c: unknown) => (c as { spec?: ClusterSpecLike }).spec?.reenrolWindowMs;
+      if (
+        e.kind === "create" ||
+        keys(e.old) !== keys(e.object) ||
+        window(e.old) !== window(e.object)
+      )
+        this.#republishAll(run, e.version);
     }
   }
 
@@ -339,6 +346,7 @@ export class Dispatcher {
 }
 
 interface ClusterSpecLike {
+  reenrolWindowMs?: number;
   heartbeatPeriodMs?: number;
   dispatcherGracePeriods?: number;
 }
