@@ -2,6 +2,7 @@
 // hardware labels in the node description. No decisions here: each part owns its own.
 
 import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { MANAGER_SERVER_NAME } from "../core/crypto/names.ts";
 import { topics } from "../core/topics.ts";
 import type { AgentConfig } from "./config.ts";
@@ -9,7 +10,12 @@ import type { Executor } from "./executor/executor.ts";
 import { agentGossip, type GossipAgent } from "./gossip.ts";
 import { describeNode, detectHardware } from "./labels/labels.ts";
 import { containerFinder, LogServer, streamerFor } from "./logs.ts";
-import { CertificateRenewal, loadMaterial } from "./renewal.ts";
+import {
+  CertificateRenewal,
+  loadMaterial,
+  loadReenrolWindow,
+  REENROL_WINDOW_FILE,
+} from "./renewal.ts";
 import { Session, type SessionTls } from "./session/session.ts";
 import { loadState, saveState } from "./state/state.ts";
 import { Worker } from "./worker/worker.ts";
@@ -117,7 +123,11 @@ export function startAgent(c: AgentConfig, executor: Executor, hooks: AgentHooks
       else if (topic === logServer.topic) logServer.onRequest(payload);
       else gossip.onMessage(topic, payload);
     },
-    onAssignment: (a) => gossip.onAssignment(a),
+    onAssignment: (a) => {
+      gossip.onAssignment(a);
+      // The cluster's re-enrolment window, kept for when the node is offline past expiry.
+      if (a.reenrolWindowMs !== undefined) renewal?.setReenrolWindow(a.reenrolWindowMs);
+    },
   });
   session.start();
   worker.start();
@@ -153,6 +163,8 @@ function renewalOf(
       session()?.publish(topic, payload, qos) ?? false,
     updateTls: (m: { cert: string; key: string; ca: string }) => session()?.updateTls(m),
   };
+  const windowFile = join(c.dataDir, REENROL_WINDOW_FILE);
+  const windowMs = loadReenrolWindow(windowFile);
   try {
     const material = loadMaterial(paths);
     return new CertificateRenewal(
@@ -162,6 +174,8 @@ function renewalOf(
         paths,
         link,
         log,
+        windowFile,
+        ...(windowMs !== undefined ? { reenrolWindowMs: windowMs } : {}),
         ...(c.joinBrokers ? { joinBrokers: c.joinBrokers } : {}),
       },
       material,

@@ -72,7 +72,12 @@ export interface RenewalOptions {
   nodeId: string;
   paths: CertPaths;
   link: RenewalLink;
+  /** The cluster's re-enrolment window as last learned (loadReenrolWindow); the default when
+   * absent. setReenrolWindow replaces it. */
   reenrolWindowMs?: number;
+  /** Where a learned window is kept (<data-dir>/reenrol-window.json): an agent offline past
+   * expiry restarts knowing it. Absent: not kept. */
+  windowFile?: string;
   /**
    * Join listeners (mqtts://) to re-enrol through when the certificate has expired within the
    * window and no broker session is up: brokers that refuse an expired certificate in the
@@ -113,6 +118,23 @@ export function loadMaterial(paths: CertPaths): NodeMaterial {
   return { caPem, certPem, keyPem };
 }
 
+export const REENROL_WINDOW_FILE = "reenrol-window.json";
+
+/** The window kept by setReenrolWindow; undefined when absent or damaged (the default then). */
+export function loadReenrolWindow(path: string): number | undefined {
+  try {
+    const v = (JSON.parse(readFileSync(path, "utf8")) as { reenrolWindowMs?: unknown })
+      .reenrolWindowMs;
+    return Number.isSafeInteger(v) &&
+      (v as number) >= 0 &&
+      (v as number) <= limits.reenrolWindowMsMax
+      ? (v as number)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function equal(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
@@ -129,10 +151,12 @@ export class CertificateRenewal {
   #timer: NodeJS.Timeout | undefined;
   #stopped = true;
   #sentAtMs = Number.NEGATIVE_INFINITY;
+  #windowMs: number;
   readonly stats = { sent: 0, renewed: 0, badAnswers: 0 };
 
   constructor(o: RenewalOptions, material: NodeMaterial) {
     this.#o = o;
+    this.#windowMs = o.reenrolWindowMs ?? limits.reenrolWindowMsDefault;
     this.#material = material;
     this.#adopt(material.certPem);
   }
@@ -154,8 +178,29 @@ export class CertificateRenewal {
   }
 
   #state() {
-    const window = this.#o.reenrolWindowMs ?? limits.reenrolWindowMsDefault;
-    return renewalState(this.#now(), this.#renewAtMs, this.#notAfterMs, window);
+    return renewalState(this.#now(), this.#renewAtMs, this.#notAfterMs, this.#windowMs);
+  }
+
+  /** How long after expiry this node may still re-enrol (the cluster's, as last learned). */
+  get reenrolWindowMs(): number {
+    return this.#windowMs;
+  }
+
+  /**
+   * The cluster's window from an assignment (`fleet cluster update --reenrol-window`): used
+   * from now on and kept in windowFile when it changed, so that a node offline past expiry
+   * knows after a restart when to stop waiting and ask to be joined again.
+   */
+  setReenrolWindow(ms: number): void {
+    if (!(Number.isSafeInteger(ms) && ms >= 0) || ms === this.#windowMs) return;
+    this.#windowMs = ms;
+    this.#o.log?.(`renewal: the cluster's re-enrolment window is ${Math.round(ms / 3_600_000)} h`);
+    if (!this.#o.windowFile) return;
+    try {
+      atomicWrite(this.#o.windowFile, Buffer.from(`${JSON.stringify({ reenrolWindowMs: ms })}\n`));
+    } catch (err) {
+      this.#o.log?.(`renewal: re-enrolment window not saved: ${(err as Error).message}`);
+    }
   }
 
   /** The certificate expired less than the window ago: connect only to re-enrol. */
@@ -169,7 +214,7 @@ export class CertificateRenewal {
    */
   assertRenewable(): void {
     if (this.#state() !== "expired-rejoin") return;
-    const window = this.#o.reenrolWindowMs ?? limits.reenrolWindowMsDefault;
+    const window = this.#windowMs;
     const certs = dirname(this.#o.paths.cert);
     throw new JoinError(
       "expired",
