@@ -17,6 +17,7 @@ import type { Role } from "../core/crypto/identity.ts";
 import type { JoinRole } from "../core/crypto/token.ts";
 import { isTopicId } from "../core/topics.ts";
 import type { ApiTls } from "./api/http.ts";
+import type { Identity } from "./broker/authorizer.ts";
 import type { Broker } from "./broker/broker.ts";
 import { CertAuthorizer, type CertIdentity } from "./broker/cert-authorizer.ts";
 import { isLoopback, type ListenerTls } from "./broker/listener.ts";
@@ -144,17 +145,22 @@ export function brokerSecurity(d: SecurityDeps): BrokerSecurity {
 
 /**
  * Closes the live broker sessions (mesh links included) whose certificate was revoked, whose
- * node was removed or whose certificate has expired. The daemon calls it whenever the store's
- * revocation list or removed nodes change (and may call it periodically for expiry). Returns
- * how many sessions it closed.
+ * node was removed or whose certificate has expired (a re-enrolling session: whose window, the
+ * cluster's as it is now, has closed). The daemon calls it whenever the store's cluster object
+ * changes (revocations, removed nodes, the window; and may call it periodically for expiry).
+ * Returns how many sessions it closed.
  */
 export function dropRevoked(broker: Broker, d: SecurityDeps): number {
   const now = (d.now ?? Date.now)();
   const log = d.log.child("broker-auth");
-  const why = (s: { identity: { serial?: string; nodeId?: string; notAfterMs?: number } }) => {
-    const { serial, nodeId, notAfterMs } = s.identity;
+  const window = d.reenrolWindowMs?.();
+  const why = (s: { identity: Identity }) => {
+    const { serial, nodeId, notAfterMs, certNotAfterMs } = s.identity;
     if (serial !== undefined && d.isRevoked(serial)) return `certificate ${serial} revoked`;
     if (nodeId !== undefined && d.isNodeRemoved?.(nodeId)) return `node ${nodeId} removed`;
+    // A re-enrolling session: its window as the cluster's is now (shortened or lengthened).
+    if (certNotAfterMs !== undefined && window !== undefined)
+      return now > certNotAfterMs + window ? "re-enrolment window closed" : undefined;
     if (notAfterMs !== undefined && now > notAfterMs) return "certificate expired";
     return undefined;
   };

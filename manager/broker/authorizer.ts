@@ -34,8 +34,12 @@ export interface Identity {
   serial?: string;
   /** The node id the certificate names (CN), if any. */
   nodeId?: string;
-  /** When that certificate expires (ms since the epoch). */
+  /** When that certificate expires (ms since the epoch); a re-enrolling session's: when its
+   * window ends, as of its admission. */
   notAfterMs?: number;
+  /** A re-enrolling session's certificate's own notAfter: its window ends this plus the
+   * cluster's window as it is now (manager/secure.ts dropRevoked). */
+  certNotAfterMs?: number;
 }
 
 export interface Authorizer {

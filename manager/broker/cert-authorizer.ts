@@ -129,8 +129,10 @@ export class CertAuthorizer implements Authorizer {
       role: "reenrolling",
       serial: id.serial,
       nodeId: id.nodeId,
-      // The session ends with the window (dropRevoked drops sessions past notAfterMs).
+      // The session ends with the window (dropRevoked drops sessions past notAfterMs, or past
+      // certNotAfterMs plus the cluster's window as it is then).
       notAfterMs: id.windowEndMs,
+      certNotAfterMs: id.notAfterMs,
     };
   }
 

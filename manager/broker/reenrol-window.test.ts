@@ -11,7 +11,7 @@ import mqtt, { type MqttClient } from "mqtt";
 import { DAY_MS } from "../../core/crypto/testing.ts";
 import { ApiServer } from "../api/server.ts";
 import { call, testWorld } from "../api/testing.ts";
-import { securityDeps } from "../daemon-security.ts";
+import { securityDeps, watchRevocations } from "../daemon-security.ts";
 import { brokerSecurity, type NodeTls } from "../secure.ts";
 import { recordingLogger, TestCluster } from "../secure-testing.ts";
 import { Broker } from "./broker.ts";
@@ -44,6 +44,7 @@ const manager = cluster.issue("mgr1", "manager", { ipAddresses: ["127.0.0.1"] })
 const w = testWorld();
 const api = new ApiServer(w.ctx, {});
 let broker: Broker;
+let watch: { close(): void } | undefined;
 
 before(async () => {
   // A cluster object written before the setting existed.
@@ -55,8 +56,11 @@ before(async () => {
   const sec = securityDeps(w.store, "c1", () => manager, recordingLogger(cluster.log));
   const { tls, authorizer } = brokerSecurity(sec);
   broker = await Broker.start({ id: "mgr1", tls, authorizer });
+  // As the daemon: every change of the cluster object re-checks the live sessions.
+  watch = watchRevocations(w.store, broker, sec);
 });
 after(async () => {
+  watch?.close();
   await broker.close();
 });
 
@@ -98,4 +102,27 @@ test("a shortened window refuses what the default admits; a lengthened one admit
   assert.equal(bad.status, 400);
   assert.equal(bad.body.error.code, "invalid_spec");
   assert.equal(w.store.view((tx) => tx.get("clusters", "c1"))!.spec.reenrolWindowMs, 0);
+});
+
+test("a live re-enrolment session ends when the window is shortened past it", async () => {
+  await setWindow(10 * DAY_MS);
+  const w6 = cluster.issue("w6", "worker", {
+    nowMs: Date.now() - 5 * DAY_MS - 90 * DAY_MS,
+    expiryMs: 90 * DAY_MS,
+  });
+  const a = await attempt(broker.port, w6, "fleet-agent-w6");
+  assert.ok(a.ok, a.ok ? "" : a.why);
+  const client = a.client;
+  try {
+    const closed = new Promise<void>((r) => client.once("close", () => r()));
+    // Admitted under 10 days: without the live window it would last 5 days more.
+    await setWindow(2 * DAY_MS);
+    const deadline = new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error("the session was not dropped")), 5000).unref(),
+    );
+    await Promise.race([closed, deadline]);
+    assert.ok(cluster.logged("re-enrolment window closed"));
+  } finally {
+    client.end(true);
+  }
 });
