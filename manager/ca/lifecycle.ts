@@ -11,6 +11,7 @@
 import { CryptoError } from "../../core/crypto/errors.ts";
 import { loadRootCA } from "../../core/crypto/identity.ts";
 import { privateKeyFromPem, privateKeyToPem } from "../../core/crypto/keys.ts";
+import { limits } from "../../core/limits.ts";
 import { clusterReenrolWindowMs } from "../../core/model/defaults.ts";
 import type { Cluster, Node } from "../../core/model/types.ts";
 import type { WriteTx } from "../../core/store/tx.ts";
@@ -162,8 +163,9 @@ export function revokeNodeInTx(tx: WriteTx, node: Node, nowMs: number): void {
   const certs = node.certificate
     ? [{ serial: node.certificate.serial, notAfterMs: node.certificate.notAfter }]
     : [];
-  // Serials expired longer ago than the cluster's window can no longer be presented anywhere.
-  list.prune(nowMs, clusterReenrolWindowMs(cluster.spec));
+  // Serials expired longer ago than the longest window the cluster can be set to can never be
+  // presented again (pruning by the current window would let a later, longer one readmit them).
+  list.prune(nowMs, limits.reenrolWindowMsMax);
   list.removeNode(node.id, certs, nowMs);
   tx.update("clusters", { ...cluster, revocations: list.toJSON(), updatedAt: nowMs });
 }

@@ -18,7 +18,7 @@
 //    revoked then. Revoked serials are refused by every broker, mesh link, Raft peer and API
 //    port (manager/secure.ts), and live broker sessions are dropped.
 
-import { clusterReenrolWindowMs } from "../../core/model/defaults.ts";
+import { limits } from "../../core/limits.ts";
 import type { NodeCertificate } from "../../core/model/types.ts";
 import type { WriteTx } from "../../core/store/tx.ts";
 import { RevocationList } from "./revocation.ts";
@@ -114,7 +114,7 @@ export function revokeSerialsInTx(tx: WriteTx, certs: NodeCertificate[], nowMs: 
   if (!cluster) return [];
   const list = RevocationList.fromJSON(cluster.revocations ?? { serials: [], removedNodes: [] });
   const added = certs.filter((c) => !list.isRevoked(c.serial));
-  if (added.length > 0) list.prune(nowMs, clusterReenrolWindowMs(cluster.spec));
+  if (added.length > 0) list.prune(nowMs, limits.reenrolWindowMsMax);
   for (const c of added) list.revoke(c.serial, c.notAfter, nowMs);
   if (added.length > 0)
     tx.update("clusters", { ...cluster, revocations: list.toJSON(), updatedAt: nowMs });
