@@ -28,6 +28,9 @@ export const defaultClusterSpec: ClusterSpec = {
   heartbeatPeriodMs: 5000,
   nodeCertExpiryMs: 90 * DAY_MS,
   reenrolWindowMs: limits.reenrolWindowMsDefault,
+  // On: cheap below a few hundred nodes and what lets agents see each other without managers;
+  // large fleets turn it off with one command (docs/security.md "Gossip sealing", "Cost").
+  gossip: true,
   taskHistoryLimit: 5,
   snapshotIntervalEntries: 10_000,
   dispatcherGracePeriods: 3,
@@ -38,4 +41,10 @@ export const defaultClusterSpec: ClusterSpec = {
  * object written before the setting existed (or no cluster object yet). */
 export function clusterReenrolWindowMs(spec: Partial<ClusterSpec> | undefined): number {
   return spec?.reenrolWindowMs ?? defaultClusterSpec.reenrolWindowMs!;
+}
+
+/** Whether the cluster lets its agents gossip: its spec's setting, or on (the default) for a
+ * cluster object written before the setting existed (or no cluster object yet). */
+export function clusterGossip(spec: Pick<ClusterSpec, "gossip"> | undefined): boolean {
+  return spec?.gossip ?? defaultClusterSpec.gossip!;
 }

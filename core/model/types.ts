@@ -241,6 +241,9 @@ export interface ClusterSpec {
   /** How long after expiry a node may still re-enrol with its old key (0: never; it joins
    * again). Absent in clusters made before the setting: clusterReenrolWindowMs gives 30 days. */
   reenrolWindowMs?: number;
+  /** Agent-to-agent gossip, cluster-wide (an agent's own `--gossip off` still wins). Absent in
+   * clusters made before the setting: clusterGossip gives the default, on. */
+  gossip?: boolean;
   taskHistoryLimit: number;
   snapshotIntervalEntries: number;
   dispatcherGracePeriods: number;

@@ -413,6 +413,7 @@ export function validateClusterSpec(input: unknown): Validated<ClusterSpec> {
     reenrolWindowMs:
       c.int(o.reenrolWindowMs, "reenrolWindowMs", { min: 0, max: limits.reenrolWindowMsMax }) ??
       d.reenrolWindowMs!,
+    gossip: c.bool(o.gossip, "gossip") ?? d.gossip!,
     taskHistoryLimit:
       c.int(o.taskHistoryLimit, "taskHistoryLimit", {
         min: 0,
