@@ -3,7 +3,7 @@
 
 import { gossipKeyRingView } from "../../core/gossip-keys.ts";
 import { limits } from "../../core/limits.ts";
-import { clusterReenrolWindowMs } from "../../core/model/defaults.ts";
+import { clusterGossip, clusterReenrolWindowMs } from "../../core/model/defaults.ts";
 import type { Cluster } from "../../core/model/types.ts";
 import { validateClusterSpec } from "../../core/model/validate.ts";
 import type { ReadTx } from "../../core/store/tx.ts";
@@ -31,8 +31,12 @@ function theCluster(tx: ReadTx): Cluster {
 
 function inspect(c: Call): ApiResponse {
   const view = c.ctx.store.view((tx) => clusterView(theCluster(tx)));
-  // A cluster made before the setting shows the window every decider uses (30 days).
-  const spec = { ...view.spec, reenrolWindowMs: clusterReenrolWindowMs(view.spec) };
+  // A cluster made before the settings shows what every decider uses (30 days; gossip on).
+  const spec = {
+    ...view.spec,
+    reenrolWindowMs: clusterReenrolWindowMs(view.spec),
+    gossip: clusterGossip(view.spec),
+  };
   return { status: 200, body: { ...view, spec } };
 }
 

@@ -27,6 +27,7 @@ async function update(c: CliContext, p: Parsed) {
   const hb = str(p, "heartbeat-period");
   const expiry = str(p, "cert-expiry");
   const window = str(p, "reenrol-window");
+  const gossip = str(p, "gossip");
   const history = str(p, "task-history-limit");
   const snapshot = str(p, "snapshot-interval");
   const autolock = str(p, "autolock");
@@ -37,7 +38,7 @@ async function update(c: CliContext, p: Parsed) {
   const graceMs = grace === undefined ? undefined : parseDuration("gossip-key-grace", grace);
   if (
     !rotateGossip &&
-    [hb, expiry, window, history, snapshot, autolock].every((v) => v === undefined)
+    [hb, expiry, window, gossip, history, snapshot, autolock].every((v) => v === undefined)
   ) {
     throw new UsageError(
       "nothing to update: pass at least one option (see fleet cluster update --help)",
@@ -46,12 +47,15 @@ async function update(c: CliContext, p: Parsed) {
   if (hb !== undefined) spec.heartbeatPeriodMs = parseDuration("heartbeat-period", hb);
   if (expiry !== undefined) spec.nodeCertExpiryMs = parseDuration("cert-expiry", expiry);
   if (window !== undefined) spec.reenrolWindowMs = parseDuration("reenrol-window", window);
+  if (gossip !== undefined && gossip !== "on" && gossip !== "off")
+    throw new UsageError(`--gossip: on or off, not "${gossip}"`);
+  if (gossip !== undefined) spec.gossip = gossip === "on";
   if (history !== undefined) spec.taskHistoryLimit = parseInt10("task-history-limit", history);
   if (snapshot !== undefined)
     spec.snapshotIntervalEntries = parseInt10("snapshot-interval", snapshot);
   if (autolock !== undefined && autolock !== "true" && autolock !== "false")
     throw new UsageError("--autolock: true or false");
-  if ([hb, expiry, window, history, snapshot].some((v) => v !== undefined)) {
+  if ([hb, expiry, window, gossip, history, snapshot].some((v) => v !== undefined)) {
     await client.call("POST", `/v1/cluster/update?version=${cur.version}`, spec);
     c.io.out(`Cluster ${cur.spec.name} updated.`);
   }
@@ -140,6 +144,12 @@ export const clusterCommands: Command[] = [
         kind: "string",
         value: "DURATION",
         help: "how long after expiry a node may re-enrol with its old key (default 720h; 0: never)",
+      },
+      {
+        name: "gossip",
+        kind: "string",
+        value: "on|off",
+        help: "agent-to-agent gossip, cluster-wide (default on; off for large fleets)",
       },
       { name: "task-history-limit", kind: "string", value: "N", help: "old tasks kept per slot" },
       {
