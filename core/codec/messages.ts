@@ -82,6 +82,8 @@ const schemas = {
           limits.gossipKeysMax,
         ),
       }),
+      // The cluster's gossip switch (ClusterSpec.gossip); absent (older managers): on.
+      gossipEnabled: s.bool(),
     },
   ),
   // Renewal and re-enrolment (core/crypto/proof.ts): `proof` is signed by the key certPem names,
@@ -224,6 +226,8 @@ export interface MessageBodies {
     heartbeatPeriodMs?: number;
     reenrolWindowMs?: number;
     gossip?: WireGossipKeys;
+    /** false: the cluster has gossip off (the agent stops and clears its status). */
+    gossipEnabled?: boolean;
   };
   csr: {
     publicKey: Uint8Array;

@@ -206,3 +206,44 @@ async function waitFor(what: string, ok: () => boolean, ms = 10_000): Promise<vo
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+test("assignments carry the gossip switch; switching it republishes them all, with the ring", async () => {
+  const store = new Store();
+  store.update((tx) => {
+    const c = { ...makeCluster("c1"), gossipKeys: newGossipKeyRing(random, 1000) };
+    const { gossip: _, ...spec } = c.spec; // a cluster from before the setting: on
+    tx.create("clusters", { ...c, spec });
+    tx.create("nodes", makeNode("n1"));
+    tx.create("nodes", makeNode("n2"));
+  });
+  const h = harness({ store });
+  await h.dispatcher.start();
+  const setGossip = async (on: boolean) => {
+    await h.writer.update((tx) => {
+      const c = tx.get("clusters", "c1")!;
+      tx.update("clusters", { ...c, spec: { ...c.spec, gossip: on } });
+    });
+    await h.clock.advance(100);
+  };
+  try {
+    const before = h.assignment("n1")!;
+    assert.equal(before.gossipEnabled, true, "absent: on");
+    // Writing the default explicitly changes nothing an agent sees: no republish.
+    const count = h.assignments("n1").length;
+    await setGossip(true);
+    assert.equal(h.assignments("n1").length, count);
+    await setGossip(false);
+    for (const n of ["n1", "n2"]) {
+      const a = h.assignment(n)!;
+      assert.ok(a.version > before.version, `${n}: a new version, so the agent applies it`);
+      assert.equal(a.gossipEnabled, false);
+      assert.equal(a.gossip?.current, 1, "the ring still goes, so on again works at once");
+    }
+    const off = h.assignment("n1")!.version;
+    await setGossip(true);
+    assert.ok(h.assignment("n1")!.version > off);
+    assert.equal(h.assignment("n2")!.gossipEnabled, true);
+  } finally {
+    await h.dispatcher.stop();
+  }
+});

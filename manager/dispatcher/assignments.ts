@@ -17,7 +17,7 @@
 import { type AssignedTask, encodeMessage, type MessageBodies } from "../../core/codec/index.ts";
 import { gossipKeyRingProblem, wireGossipKeys } from "../../core/gossip-keys.ts";
 import { limits } from "../../core/limits.ts";
-import { clusterReenrolWindowMs } from "../../core/model/defaults.ts";
+import { clusterGossip, clusterReenrolWindowMs } from "../../core/model/defaults.ts";
 import { TaskState } from "../../core/model/task-state.ts";
 import type { Task } from "../../core/model/types.ts";
 import { by, type ReadTx, type Store } from "../../core/store/index.ts";
@@ -91,6 +91,8 @@ export function buildAssignment(
   // The gossip key ring: each agent gets it over its own mTLS downlink (core/gossip-keys.ts).
   const ring = cluster?.gossipKeys;
   if (ring && gossipKeyRingProblem(ring) === undefined) body.gossip = wireGossipKeys(ring);
+  // The gossip switch; the ring goes with it even when off, so "on" again works at once.
+  if (cluster) body.gossipEnabled = clusterGossip(cluster.spec);
   return body;
 }
 

@@ -299,14 +299,16 @@ export class Dispatcher {
       this.#onServiceRenamed(run, e.object.id, e.version, e.old);
     } else if (e.table === "clusters" && e.kind !== "delete") {
       liveness.timing = timingOf((e.object as { spec?: ClusterSpecLike }).spec);
-      // A new or rotated gossip key ring, or a new re-enrolment window, reaches every node with
-      // a new assignment version.
+      // A new or rotated gossip key ring, a new re-enrolment window or gossip switched on or off
+      // reaches every node with a new assignment version.
       const keys = (c: unknown) => JSON.stringify((c as { gossipKeys?: unknown }).gossipKeys);
       const window = (c: unknown) => (c as { spec?: ClusterSpecLike }).spec?.reenrolWindowMs;
+      const gossip = (c: unknown) => (c as { spec?: ClusterSpecLike }).spec?.gossip !== false;
       if (
         e.kind === "create" ||
         keys(e.old) !== keys(e.object) ||
-        window(e.old) !== window(e.object)
+        window(e.old) !== window(e.object) ||
+        gossip(e.old) !== gossip(e.object)
       )
         this.#republishAll(run, e.version);
     }
@@ -347,6 +349,7 @@ export class Dispatcher {
 
 interface ClusterSpecLike {
   reenrolWindowMs?: number;
+  gossip?: boolean;
   heartbeatPeriodMs?: number;
   dispatcherGracePeriods?: number;
 }
