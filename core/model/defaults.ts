@@ -45,6 +45,6 @@ export function clusterReenrolWindowMs(spec: Partial<ClusterSpec> | undefined): 
 
 /** Whether the cluster lets its agents gossip: its spec's setting, or on (the default) for a
  * cluster object written before the setting existed (or no cluster object yet). */
-export function clusterGossip(spec: Pick<ClusterSpec, "gossip"> | undefined): boolean {
+export function clusterGossip(spec: Partial<ClusterSpec> | undefined): boolean {
   return spec?.gossip ?? defaultClusterSpec.gossip!;
 }
