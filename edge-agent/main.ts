@@ -9,6 +9,7 @@
 // dir joins first through its brokers (a freshly flashed image), retrying while no manager can
 // be reached. Containers keep running when the agent stops.
 
+import { setFlagsFromString } from "node:v8";
 import { limits } from "../core/limits.ts";
 import { AGENT_VERSION, startAgent } from "./agent.ts";
 import { ConfigError, loadConfig, type PendingJoin, pendingJoin, saveConfig } from "./config.ts";
@@ -70,6 +71,10 @@ async function joinFirst(first: PendingJoin): Promise<void> {
 }
 
 async function run(argv: string[]): Promise<number | undefined> {
+  // Idle RSS budget (DESIGN §5): once a function gets hot (after ~2 min here) V8's optimising
+  // compiler pages ~4 MB of the node binary in for good. The agent's loops wait on I/O; on
+  // Sparkplug and the interpreter they used the same CPU (polling every 100 ms, docs/agent.md).
+  setFlagsFromString("--no-opt");
   const first = pendingJoin(argv, hasCerts);
   if (first) await joinFirst(first);
   const config = loadConfig(argv);

@@ -7,6 +7,8 @@
 //   rssBytes            VmRSS after --idle-ms connected and idle, median of --rss-runs fresh
 //                       agents (budget 60 MB = 60,000,000 B)
 //   rssPlainBytes       the same without TLS and certificates (plain mqtt://)
+//   rssLongBytes        one mTLS agent after --long-idle-ms (150 s; 0 skips): later pages,
+//                       e.g. an optimising compiler's, show only after minutes
 //   rssRenewingBytes    one agent whose certificate is due (90% of its life): it loads the
 //                       renewal's X.509/signature code and sends a csr (left unanswered);
 //                       measured after --renew-settle-ms (20 s: V8 shrinks the young
@@ -17,7 +19,7 @@
 //   dockerRunMs         `docker run -d` of the same image and command, median, same run
 //   loadAvg1            the machine's 1-minute load average at the end
 // `npm run bench -- agent [--json] [--runs N] [--starts N] [--idle-ms MS] [--rss-runs N]
-//  [--baseline FILE] [--renew-settle-ms MS]`
+//  [--baseline FILE] [--renew-settle-ms MS] [--long-idle-ms MS]`
 
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -214,6 +216,7 @@ export const bench: Bench = {
     const idleMs = numberFlag(args, "idle-ms", 5000);
     const rssRuns = numberFlag(args, "rss-runs", 3);
     const settleMs = numberFlag(args, "renew-settle-ms", 20_000);
+    const longMs = numberFlag(args, "long-idle-ms", 150_000);
     const baselineArg = stringFlag(args, "baseline");
     const baseline = baselineArg ? resolve(baselineArg) : undefined;
     const b = spawnSync(process.execPath, [join(root, "scripts/build.mjs")], { encoding: "utf8" });
@@ -253,6 +256,8 @@ export const bench: Bench = {
       }
       const due: Broker = { ...secure, tls: (d, id) => tls.nodeCerts(d, id, 27) };
       const rssRenewing = await idleRss(BUNDLE, join(dir, "due"), due, `${nodeId}due`, settleMs);
+      const rssLong =
+        longMs > 0 ? await idleRss(BUNDLE, join(dir, "long"), secure, `${nodeId}l`, longMs) : 0;
       const s = await startAgent(join(dir, "main"), secure, nodeId);
       agent = s.proc;
       const dockerMs = dockerRunMs(image, runs);
@@ -263,6 +268,7 @@ export const bench: Bench = {
         rssBytes,
         rssPlainBytes: median(rssPlain),
         rssRenewingBytes: rssRenewing,
+        ...(longMs > 0 ? { rssLongBytes: rssLong } : {}),
         ...(baseline ? { baselineRssBytes: median(rssBaseline) } : {}),
         startToConnectedMs: Math.round(median(startTimes)),
         assignToRunningMs: Math.round(assignMs),
@@ -277,6 +283,7 @@ export const bench: Bench = {
           ["idle RSS (mTLS)", mb(rssBytes), "60 MB"],
           ["idle RSS (plain)", mb(out.rssPlainBytes), "60 MB"],
           ["idle RSS (renewing)", mb(rssRenewing), "60 MB"],
+          ...(longMs > 0 ? [[`idle RSS (${longMs / 1000} s)`, mb(rssLong), "60 MB"]] : []),
           ...(baseline
             ? [
                 [
