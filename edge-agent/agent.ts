@@ -91,6 +91,10 @@ export function startAgent(c: AgentConfig, executor: Executor, hooks: AgentHooks
     statuses: () => worker.statuses(),
     publish: (topic, payload) => session?.publish(topic, payload, 0, true) ?? false,
     log: hooks.log,
+    // The agent's own --gossip off wins; otherwise the cluster's switch (in assignments) decides.
+    own: c.gossip !== false,
+    subscribe: (filter) => session?.subscribe(filter),
+    unsubscribe: (filter) => session?.unsubscribe(filter),
   });
   session = new Session({
     clusterId: c.clusterId,
@@ -105,11 +109,7 @@ export function startAgent(c: AgentConfig, executor: Executor, hooks: AgentHooks
     log: hooks.log,
     ...(tls ? { tls } : {}),
     ...(hooks.onConnected ? { onConnected: hooks.onConnected } : {}),
-    subscriptions: [
-      ...(renewal ? [certTopic] : []),
-      logServer.topic,
-      ...(c.gossip === false ? [] : [gossip.filter]),
-    ],
+    subscriptions: [...(renewal ? [certTopic] : []), logServer.topic],
     // Back after expiry (within the window): a restricted session to re-enrol first.
     ...(renewal
       ? {
@@ -132,7 +132,7 @@ export function startAgent(c: AgentConfig, executor: Executor, hooks: AgentHooks
   session.start();
   worker.start();
   renewal?.start();
-  if (c.gossip !== false) gossip.start();
+  gossip.start();
   const s = session;
   return {
     worker,

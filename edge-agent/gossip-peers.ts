@@ -4,14 +4,30 @@
 
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Peer } from "./gossip.ts";
+import type { GossipService } from "../core/gossip.ts";
+import { limits } from "../core/limits.ts";
 
 export const PEERS_FILE = "gossip-peers.json";
+/** The table file is rewritten for new times at most this often. */
+const PEERS_WRITE_MS = 10_000;
+
+export interface Peer {
+  nodeId: string;
+  hostname: string;
+  /** The peer's own clock when it sent its status. */
+  timeMs: number;
+  /** When this agent received it (its clock). */
+  receivedMs: number;
+  keyId: number;
+  services: GossipService[];
+}
 
 export interface PeerTable {
   nodeId: string;
   writtenMs: number;
   peers: Peer[];
+  /** Gossip is off on this agent (its own setting or the cluster's): no peers are heard. */
+  off?: boolean;
 }
 
 /** Replaces the table file (tmp + rename, no fsync: it is a diagnostic, rewritten often). */
@@ -40,6 +56,87 @@ export function readPeers(dataDir: string): PeerTable {
   return t;
 }
 
+/** The agent's peers in memory, and their table file: rewritten at once when a peer comes or
+ * goes, for new times at most every PEERS_WRITE_MS (SD cards wear). */
+export class PeerBook {
+  readonly #map = new Map<string, Peer>();
+  /** Something changed since the file was written. */
+  #dirty = true;
+  /** A peer came or went (or gossip was switched) since: written at the next save. */
+  #members = true;
+  #writtenMs = Number.NEGATIVE_INFINITY;
+  #off: boolean | undefined;
+
+  constructor(
+    readonly nodeId: string,
+    readonly dataDir?: string,
+    readonly log?: (line: string) => void,
+  ) {}
+
+  get size(): number {
+    return this.#map.size;
+  }
+
+  get(id: string): Peer | undefined {
+    return this.#map.get(id);
+  }
+
+  list(): Peer[] {
+    return [...this.#map.values()].sort((a, b) => (a.nodeId < b.nodeId ? -1 : 1));
+  }
+
+  /** Adds or replaces a peer; a new one past limits.gossipPeersMax drops the stalest. */
+  set(p: Peer): void {
+    if (!this.#map.has(p.nodeId)) {
+      if (this.#map.size >= limits.gossipPeersMax) this.#dropStalest();
+      this.#members = true;
+    }
+    this.#map.set(p.nodeId, p);
+    this.#dirty = true;
+  }
+
+  delete(id: string): void {
+    if (this.#map.delete(id)) this.#dirty = this.#members = true;
+  }
+
+  clear(): void {
+    this.#map.clear();
+    this.#dirty = this.#members = true;
+  }
+
+  /** Drops peers silent (by their clock or our receipt, whichever is older) past staleMs. */
+  expire(now: number, staleMs: number): void {
+    for (const p of this.#map.values())
+      if (now - Math.min(p.receivedMs, p.timeMs) > staleMs) this.delete(p.nodeId);
+  }
+
+  #dropStalest(): void {
+    let worst: Peer | undefined;
+    for (const p of this.#map.values()) if (!worst || p.receivedMs < worst.receivedMs) worst = p;
+    if (worst) this.#map.delete(worst.nodeId);
+  }
+
+  /** Writes the table file when due; `off`: gossip is off on this agent (the file says so). */
+  save(now: number, off: boolean): void {
+    if (off !== this.#off) this.#dirty = this.#members = true;
+    this.#off = off;
+    if (!this.#dirty || !this.dataDir) return;
+    if (!this.#members && now - this.#writtenMs < PEERS_WRITE_MS) return;
+    this.#dirty = this.#members = false;
+    this.#writtenMs = now;
+    try {
+      writePeers(this.dataDir, {
+        nodeId: this.nodeId,
+        writtenMs: now,
+        peers: this.list(),
+        ...(off ? { off: true } : {}),
+      });
+    } catch (err) {
+      this.log?.(`gossip: peer table not saved: ${(err as Error).message}`);
+    }
+  }
+}
+
 const ago = (ms: number) =>
   ms < 120_000 ? `${Math.round(ms / 1000)}s` : `${Math.round(ms / 60_000)}m`;
 
@@ -60,7 +157,8 @@ export function formatPeers(t: PeerTable, nowMs: number): string {
   const lines = rows.map((r) =>
     r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  "),
   );
-  const head = `node ${t.nodeId}, ${t.peers.length} peers, table written ${ago(Math.max(0, nowMs - t.writtenMs))} ago`;
+  const what = t.off ? "gossip off" : `${t.peers.length} peers`;
+  const head = `node ${t.nodeId}, ${what}, table written ${ago(Math.max(0, nowMs - t.writtenMs))} ago`;
   return `${head}\n${lines.join("\n")}`;
 }
 

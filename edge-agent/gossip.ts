@@ -4,11 +4,11 @@
 // of its peers from `gossip/+`, expiring stale ones. The table goes to `gossip-peers.json` in the
 // data dir (`edge-agent peers --data-dir D` prints it): useful when no manager is reachable.
 // A refused message (unknown or expired key, tampered, wrong sender, malformed) costs only itself.
+// Gossip runs while both the agent's own setting (`--gossip`) and the cluster's (the assignment's
+// gossipEnabled, kept in the data dir) say on; told off, the agent stops publishing, unsubscribes
+// `gossip/+`, clears its own retained status and forgets its peers; told on again, it resumes.
 
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import type { AssignedTask, TaskStatusUpdate, WireGossipKeys } from "../core/codec/index.ts";
-import { checkMessage, decodeCbor, encodeCbor } from "../core/codec/index.ts";
 import {
   type GossipCipher,
   GossipError,
@@ -27,23 +27,17 @@ import { limits } from "../core/limits.ts";
 import { TaskState } from "../core/model/task-state.ts";
 import { topics } from "../core/topics.ts";
 import { aesGcm, gossipNonce } from "./gossip-cipher.ts";
-import { writePeers } from "./gossip-peers.ts";
-import { atomicWrite } from "./state/state.ts";
+import {
+  loadGossipKeys,
+  loadGossipSwitch,
+  sameKeys,
+  saveGossipKeys,
+  saveGossipSwitch,
+} from "./gossip-files.ts";
+import { type Peer, PeerBook } from "./gossip-peers.ts";
 
-export const GOSSIP_KEYS_FILE = "gossip-keys.cbor";
-/** The peer table file is rewritten for new times at most this often. */
-const PEERS_WRITE_MS = 10_000;
-
-export interface Peer {
-  nodeId: string;
-  hostname: string;
-  /** The peer's own clock when it sent its status. */
-  timeMs: number;
-  /** When this agent received it (its clock). */
-  receivedMs: number;
-  keyId: number;
-  services: GossipService[];
-}
+export { GOSSIP_KEYS_FILE, GOSSIP_SWITCH_FILE, loadGossipKeys } from "./gossip-files.ts";
+export type { Peer } from "./gossip-peers.ts";
 
 export interface GossipOptions {
   clusterId: string;
@@ -61,27 +55,12 @@ export interface GossipOptions {
   now?: () => number;
   timing?: (peers: number) => GossipTiming;
   log?: (line: string) => void;
-}
-
-/** Loads the persisted key ring; undefined when absent or damaged (reported). */
-export function loadGossipKeys(
-  dataDir: string,
-  log?: (l: string) => void,
-): WireGossipKeys | undefined {
-  const path = join(dataDir, GOSSIP_KEYS_FILE);
-  if (!existsSync(path)) return undefined;
-  try {
-    const keys = decodeCbor(readFileSync(path)) as WireGossipKeys;
-    const bad = checkMessage(
-      { v: 1, type: "assign", version: 0, tasks: [], gossip: keys },
-      "assign",
-    );
-    if (bad) throw new Error(bad.message);
-    return { ...keys, keys: keys.keys.map((k) => ({ ...k, key: new Uint8Array(k.key) })) };
-  } catch (err) {
-    log?.(`gossip: ${path} ignored: ${(err as Error).message}`);
-    return undefined;
-  }
+  /** The agent's own setting (`--gossip off`: false), which wins over the cluster's. */
+  own?: boolean;
+  /** Subscribes `gossip/+` on the session, now and on every later connection (and undoes it).
+   * Absent in tests whose bus delivers everything. */
+  subscribe?(filter: string): void;
+  unsubscribe?(filter: string): void;
 }
 
 export class GossipAgent {
@@ -90,16 +69,19 @@ export class GossipAgent {
   readonly filter: string;
   #keys: WireGossipKeys | undefined;
   #tasks: { version: number; tasks: AssignedTask[] };
-  readonly #peers = new Map<string, Peer>();
+  readonly #peers: PeerBook;
   #last: GossipStatus | undefined;
   #lastMs = 0;
   #keyChanged = false;
   #seq = 0;
   #timer: NodeJS.Timeout | undefined;
-  #peersDirty = true;
-  /** A peer came or went since the table was last written (written at the next check). */
-  #membersChanged = true;
-  #peersWrittenMs = Number.NEGATIVE_INFINITY;
+  /** The cluster's switch (the last assignment's, or the data dir's at start). */
+  #cluster: boolean;
+  /** Between start() and stop(). */
+  #running = false;
+  #subscribed = false;
+  /** Told off: our retained status is still to be cleared (retried while offline). */
+  #clearPending = false;
   readonly #logged = new Map<string, number>();
   readonly stats = {
     published: 0,
@@ -113,7 +95,9 @@ export class GossipAgent {
     this.topic = t.gossip(o.nodeId);
     this.filter = t.gossipFilter;
     this.#keys = o.dataDir ? loadGossipKeys(o.dataDir, o.log) : undefined;
+    this.#cluster = o.dataDir ? loadGossipSwitch(o.dataDir, o.log) : true;
     this.#tasks = { version: 0, tasks: o.tasks };
+    this.#peers = new PeerBook(o.nodeId, o.dataDir, o.log);
   }
 
   #now(): number {
@@ -130,23 +114,68 @@ export class GossipAgent {
   }
 
   peers(): Peer[] {
-    return [...this.#peers.values()].sort((a, b) => (a.nodeId < b.nodeId ? -1 : 1));
+    return this.#peers.list();
+  }
+
+  /** Gossiping now: the agent's own setting and the cluster's both say on. */
+  get active(): boolean {
+    return this.#o.own !== false && this.#cluster;
   }
 
   start(): void {
+    this.#running = true;
+    if (this.active && !this.#subscribed) {
+      this.#subscribed = true;
+      this.#o.subscribe?.(this.filter);
+    }
     this.#tick();
   }
 
   stop(): void {
+    this.#running = false;
     clearTimeout(this.#timer);
     this.#timer = undefined;
   }
 
+  /** The cluster switched gossip on or off (an assignment said so). */
+  #switch(on: boolean): void {
+    this.#cluster = on;
+    const mine = this.#o.own === false ? "; this agent's own --gossip off still holds" : "";
+    this.#o.log?.(`gossip: ${on ? "on" : "off"} (the cluster's setting)${mine}`);
+    if (this.#o.dataDir) {
+      try {
+        saveGossipSwitch(this.#o.dataDir, on);
+      } catch (err) {
+        this.#o.log?.(`gossip: switch not saved: ${(err as Error).message}`);
+      }
+    }
+    if (this.#o.own === false) return; // never published, never subscribed: nothing to undo
+    if (!on) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      if (this.#subscribed) this.#o.unsubscribe?.(this.filter);
+      this.#subscribed = false;
+      this.#clearPending = true;
+      this.#last = undefined;
+      this.#lastMs = 0;
+      this.#peers.clear();
+    }
+    if (this.#running) this.start();
+  }
+
   /** An assignment arrived: its tasks and, when present, the cluster's key ring. */
-  onAssignment(a: { version: number; tasks: AssignedTask[]; gossip?: WireGossipKeys }): void {
+  onAssignment(a: {
+    version: number;
+    tasks: AssignedTask[];
+    gossip?: WireGossipKeys;
+    gossipEnabled?: boolean;
+  }): void {
     // An older assignment (a stale retained one at connect) changes neither tasks nor ring.
     if (a.version < this.#tasks.version) return;
     this.#tasks = { version: a.version, tasks: a.tasks };
+    // Absent (a manager from before the switch): on.
+    const on = a.gossipEnabled !== false;
+    if (on !== this.#cluster) this.#switch(on);
     const g = a.gossip;
     if (!g || sameKeys(g, this.#keys)) return;
     const rotated = g.current !== this.#keys?.current;
@@ -155,21 +184,22 @@ export class GossipAgent {
     this.#o.log?.(`gossip: key ring ${g.keys.map((k) => k.id).join(",")} (current ${g.current})`);
     if (this.#o.dataDir) {
       try {
-        atomicWrite(join(this.#o.dataDir, GOSSIP_KEYS_FILE), encodeCbor(g));
+        saveGossipKeys(this.#o.dataDir, g);
       } catch (err) {
         this.#o.log?.(`gossip: key ring not saved: ${(err as Error).message}`);
       }
     }
-    if (rotated) this.#reschedule(0);
+    if (rotated && this.active && this.#running) this.#reschedule(0);
   }
 
   /** A message on `gossip/+` (our own included: it is skipped). */
   onMessage(topic: string, payload: Uint8Array): void {
-    if (topic === this.topic) return;
+    // Our own, or one in flight when gossip was switched off.
+    if (topic === this.topic || !this.active) return;
     if (payload.length === 0) {
       // A retained status cleared: only a manager (node removed) or the node itself may.
       const gone = gossipSender(this.#o.clusterId, topic);
-      if (gone && this.#peers.delete(gone)) this.#peersDirty = this.#membersChanged = true;
+      if (gone) this.#peers.delete(gone);
       return;
     }
     const keys = this.#keys;
@@ -198,9 +228,7 @@ export class GossipAgent {
     if (old && Math.min(old.timeMs, old.receivedMs) > st.timeMs) return;
     const seen = Math.min(now, st.timeMs);
     if (now - seen > this.timing.staleMs) return; // a retained status of a peer gone quiet
-    if (!old && this.#peers.size >= limits.gossipPeersMax) this.#dropStalest();
-    if (!old) this.#membersChanged = true;
-    this.#peers.set(st.nodeId, {
+    this.#peers.set({
       nodeId: st.nodeId,
       hostname: st.hostname,
       timeMs: st.timeMs,
@@ -208,7 +236,6 @@ export class GossipAgent {
       keyId: r.keyId,
       services: st.services,
     });
-    this.#peersDirty = true;
   }
 
   #logRefusal(code: string, message: string, topic: string): void {
@@ -216,12 +243,6 @@ export class GossipAgent {
     if (now - (this.#logged.get(code) ?? Number.NEGATIVE_INFINITY) < 60_000) return;
     this.#logged.set(code, now);
     this.#o.log?.(`gossip: refused on ${topic} [${code}]: ${message}`);
-  }
-
-  #dropStalest(): void {
-    let worst: Peer | undefined;
-    for (const p of this.#peers.values()) if (!worst || p.receivedMs < worst.receivedMs) worst = p;
-    if (worst) this.#peers.delete(worst.nodeId);
   }
 
   /** The status this agent would publish now. */
@@ -255,12 +276,16 @@ export class GossipAgent {
   }
 
   #tick(): void {
+    if (!this.active) {
+      this.#quiet();
+      return;
+    }
     const t = this.timing;
     const now = this.#now();
     try {
-      this.#expire(now, t.staleMs);
+      this.#peers.expire(now, t.staleMs);
       this.#maybePublish(now, t);
-      this.#savePeers(now);
+      this.#peers.save(now, false);
     } catch (err) {
       this.#o.log?.(`gossip: ${(err as Error).message}`);
     }
@@ -268,13 +293,15 @@ export class GossipAgent {
     this.#reschedule(Math.max(wait, Math.min(t.minIntervalMs, 1000)));
   }
 
-  #expire(now: number, staleMs: number): void {
-    for (const p of this.#peers.values()) {
-      if (now - Math.min(p.receivedMs, p.timeMs) > staleMs) {
-        this.#peers.delete(p.nodeId);
-        this.#peersDirty = this.#membersChanged = true;
-      }
-    }
+  /** Off: the peer table says so on disk, and our retained status is cleared (an empty
+   * retained payload; receivers drop the peer), retried every second while offline. */
+  #quiet(): void {
+    this.#peers.save(this.#now(), true);
+    if (!this.#clearPending || !this.#running) return;
+    if (this.#o.publish(this.topic, new Uint8Array(0))) {
+      this.#clearPending = false;
+      this.#o.log?.(`gossip: own retained status cleared (${this.topic})`);
+    } else this.#reschedule(1000);
   }
 
   #maybePublish(now: number, t: GossipTiming): void {
@@ -299,28 +326,6 @@ export class GossipAgent {
     this.#lastMs = now;
     this.#keyChanged = false;
   }
-
-  #savePeers(now: number): void {
-    if (!this.#peersDirty || !this.#o.dataDir) return;
-    // New times alone are written at most every PEERS_WRITE_MS (SD cards wear); arrivals and
-    // departures at once.
-    if (!this.#membersChanged && now - this.#peersWrittenMs < PEERS_WRITE_MS) return;
-    this.#peersDirty = this.#membersChanged = false;
-    this.#peersWrittenMs = now;
-    try {
-      writePeers(this.#o.dataDir, { nodeId: this.#o.nodeId, writtenMs: now, peers: this.peers() });
-    } catch (err) {
-      this.#o.log?.(`gossip: peer table not saved: ${(err as Error).message}`);
-    }
-  }
-}
-
-function sameKeys(a: WireGossipKeys, b: WireGossipKeys | undefined): boolean {
-  if (!b || a.current !== b.current || a.keys.length !== b.keys.length) return false;
-  return a.keys.every((k, i) => {
-    const o = b.keys[i]!;
-    return k.id === o.id && k.until === o.until && Buffer.compare(k.key, o.key) === 0;
-  });
 }
 
 /** The agent's gossip as agent.ts wires it: sealed with AES-256-GCM, published on the session. */
@@ -333,6 +338,9 @@ export function agentGossip(o: {
   statuses: () => TaskStatusUpdate[];
   publish: (topic: string, payload: Uint8Array) => boolean;
   log: (line: string) => void;
+  own: boolean;
+  subscribe: (filter: string) => void;
+  unsubscribe: (filter: string) => void;
 }): GossipAgent {
   return new GossipAgent({ ...o, cipher: aesGcm, nonce: gossipNonce });
 }

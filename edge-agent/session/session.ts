@@ -65,7 +65,8 @@ export interface SessionOptions {
   log?: (line: string) => void;
   onConnected?: (broker: string) => void;
   onDisconnected?: (broker: string) => void;
-  /** Topics subscribed on every connection besides the assignment (e.g. the node's cert). */
+  /** Topics subscribed on every connection besides the assignment (e.g. the node's cert);
+   * subscribe()/unsubscribe() change the set later. */
   subscriptions?: string[];
   /** Messages on those topics (the assignment topic is the session's own). */
   onMessage?: (topic: string, payload: Buffer) => void;
@@ -108,6 +109,7 @@ export class Session implements StatusSink {
   #heartbeat: NodeJS.Timeout | undefined;
   #flush: NodeJS.Timeout | undefined;
   readonly #pending = new Map<string, TaskStatusUpdate>();
+  readonly #subs: Set<string>;
   readonly stats = { attempts: 0, connects: 0, badAssignments: 0, statusMessages: 0 };
 
   constructor(o: SessionOptions) {
@@ -115,6 +117,7 @@ export class Session implements StatusSink {
     this.#o = o;
     this.#t = topics(o.clusterId);
     this.#tls = o.tls;
+    this.#subs = new Set(o.subscriptions ?? []);
     this.#learned = o.brokersDir ? loadLearned(o.brokersDir) : [];
     this.#brokers = mergeBrokers(o.brokers, this.#learned);
   }
@@ -145,6 +148,22 @@ export class Session implements StatusSink {
     if (this.#reenrolling && topic !== this.#t.csr(this.#o.nodeId)) return false;
     c.publish(topic, Buffer.from(payload), { qos, retain });
     return true;
+  }
+
+  /** Subscribes a topic on the current connection (unless it may only re-enrol) and on every
+   * later one. */
+  subscribe(topic: string): void {
+    if (this.#subs.has(topic)) return;
+    this.#subs.add(topic);
+    const c = this.#client;
+    if (c && this.#broker && !this.#reenrolling) c.subscribe(topic, { qos: 1 });
+  }
+
+  /** Undoes subscribe() (or a topic of `subscriptions`): now and on later connections. */
+  unsubscribe(topic: string): void {
+    if (!this.#subs.delete(topic)) return;
+    const c = this.#client;
+    if (c && this.#broker && !this.#reenrolling) c.unsubscribe(topic);
   }
 
   /** The broker connected to now, if any. */
@@ -254,10 +273,8 @@ export class Session implements StatusSink {
       return;
     }
     this.#o.log?.(`session: connected to ${url}`);
-    client.subscribe(
-      [this.#t.assign(this.#o.nodeId), ...(this.#o.subscriptions ?? [])],
-      { qos: 1 },
-      () => this.#o.onReady?.({ reenrolling: false }),
+    client.subscribe([this.#t.assign(this.#o.nodeId), ...this.#subs], { qos: 1 }, () =>
+      this.#o.onReady?.({ reenrolling: false }),
     );
     this.#hello(client);
     this.#heartbeat = setInterval(() => this.#beat(), this.heartbeatPeriodMs);

@@ -4,7 +4,9 @@
 // assignments carrying the cluster's gossip key ring. Two agents see each other; a rotated ring
 // is picked up; a status sealed with the old key opens during the grace and is refused after it;
 // a status naming another node than its topic is refused, and the broker drops a publish on
-// another node's topic. mosquitto is started and stopped by pid; files in a temp dir removed.
+// another node's topic. The cluster's gossip switch: off, the agents unsubscribe, clear their
+// retained statuses and stop hearing each other; on again, they resume. mosquitto is started and
+// stopped by pid; files in a temp dir removed.
 
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
@@ -136,8 +138,12 @@ class Broker {
   }
 }
 
-/** The leader's side: every hello gets a one-task assignment with the current ring. */
-async function leader(b: Broker, ring: { value: GossipKeyRing; version: number }) {
+/** The leader's side: every hello gets a one-task assignment with the current ring (and the
+ * cluster's gossip switch, when set). */
+async function leader(
+  b: Broker,
+  ring: { value: GossipKeyRing; version: number; enabled?: boolean },
+) {
   const bus = await MqttBus.connect({
     url: b.url,
     clientId: "m1-leader",
@@ -149,6 +155,7 @@ async function leader(b: Broker, ring: { value: GossipKeyRing; version: number }
       version: ring.version,
       tasks,
       gossip: wireGossipKeys(ring.value),
+      ...(ring.enabled === undefined ? {} : { gossipEnabled: ring.enabled }),
     });
     return bus.publish(T.assign(nodeId), body, { qos: 1, retain: true });
   };
@@ -283,6 +290,126 @@ test("agents gossip through a real mosquitto: peers, rotation with grace, forger
     assert.equal(peerOf(w1, "w2")?.hostname, "w2.example");
   } finally {
     w3?.end(true);
+    for (const a of agents) await a.stop();
+    await lead?.bus.close();
+    await b.stop();
+  }
+});
+
+/** The retained gossip statuses the broker holds for `ids`: a fresh manager client subscribes
+ * to each node's topic, then to a marker topic holding a retained message; mosquitto sends a
+ * subscription's retained messages before it reads the next SUBSCRIBE, so once the marker is
+ * in, every retained status there is has come. */
+async function retainedStatuses(b: Broker, ids: string[]): Promise<string[]> {
+  const c = await mqtt.connectAsync(b.url, {
+    ...b.tls("m1", "manager"),
+    clientId: `m1-check-${randomBytes(4).toString("hex")}`,
+    protocolVersion: 4,
+    reconnectPeriod: 0,
+  });
+  try {
+    const marker = `${T.root}/check/marker`;
+    await c.publishAsync(marker, "m", { qos: 1, retain: true });
+    const got: string[] = [];
+    let marked = false;
+    c.on("message", (topic, payload) => {
+      if (topic === marker) marked = true;
+      else if (payload.length > 0) got.push(topic.split("/").at(-1)!);
+    });
+    for (const id of ids) await c.subscribeAsync(T.gossip(id), { qos: 0 });
+    await c.subscribeAsync(marker, { qos: 0 });
+    await until("the marker's retained message", () => marked, 10_000);
+    return got.sort();
+  } finally {
+    await c.endAsync(true);
+  }
+}
+
+test("the cluster's gossip switch through a real mosquitto: off clears and silences, on resumes", async (t) => {
+  if (!need(t, "mosquitto")) return;
+  const b = new Broker();
+  const agents: Agent[] = [];
+  let lead: Awaited<ReturnType<typeof leader>> | undefined;
+  let w3: mqtt.MqttClient | undefined;
+  try {
+    await b.start();
+    const ring = {
+      value: newGossipKeyRing(systemRandomForTests, Date.now()),
+      version: 1,
+      enabled: true as boolean,
+    };
+    lead = await leader(b, ring);
+    const [w1, w2] = [agentOn(b, "w1").agent, agentOn(b, "w2").agent];
+    agents.push(w1, w2);
+    const peerOf = (a: Agent, id: string) => a.gossip.peers().find((p) => p.nodeId === id);
+    await until("w1 and w2 see each other", () => !!peerOf(w1, "w2") && !!peerOf(w2, "w1"));
+    assert.deepEqual(await retainedStatuses(b, ["w1", "w2"]), ["w1", "w2"]);
+
+    // Off: a new assignment version with gossipEnabled false.
+    ring.enabled = false;
+    ring.version = 2;
+    await Promise.all([lead.send("w1"), lead.send("w2")]);
+    await until("both agents off, their peer tables empty", () =>
+      [w1, w2].every((a) => !a.gossip.active && a.gossip.peers().length === 0),
+    );
+    // Each cleared its own retained status (an empty retained publish on its own topic, which
+    // the per-node ACL allows): the broker holds none.
+    // (The clear is QoS 0 and may trail the agent's switch by a moment: asked until empty.)
+    let left = await retainedStatuses(b, ["w1", "w2"]);
+    for (let i = 0; i < 50 && left.length > 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      left = await retainedStatuses(b, ["w1", "w2"]);
+    }
+    assert.deepEqual(left, [], "no retained gossip status left");
+    const published = w1.gossip.stats.published;
+
+    // Unsubscribed at the broker: a third node's status (QoS 1, acknowledged) is queued before
+    // the next assignment the leader sends, so had w1 still been subscribed it would have come
+    // first; it never reaches w1's gossip.
+    const heard: string[] = [];
+    const versions: number[] = [];
+    const g = w1.gossip;
+    const onMessage = g.onMessage.bind(g);
+    const onAssignment = g.onAssignment.bind(g);
+    g.onMessage = (topic, payload) => {
+      heard.push(topic);
+      onMessage(topic, payload);
+    };
+    g.onAssignment = (a) => {
+      versions.push(a.version);
+      onAssignment(a);
+    };
+    w3 = await mqtt.connectAsync(b.url, {
+      ...b.tls("w3", "worker"),
+      clientId: "fleet-agent-w3",
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+    });
+    const keys = wireGossipKeys(ring.value);
+    const sealed = sealGossip({
+      cipher: aesGcm,
+      keys,
+      clusterId: CLUSTER,
+      status: status("w3", "w3.example"),
+      nonce: gossipNonce(),
+    });
+    await w3.publishAsync(T.gossip("w3"), Buffer.from(sealed), { qos: 1, retain: true });
+    ring.version = 3;
+    await lead.send("w1");
+    await until("w1 got assignment 3", () => versions.includes(3));
+    assert.deepEqual(heard, [], "w1 is not subscribed to gossip/+ any more");
+    assert.equal(w1.gossip.stats.published, published, "w1 publishes nothing while off");
+    assert.match(formatPeers(readPeers(join(b.dir, "w1")), Date.now()), /gossip off/);
+
+    // On again: both subscribe, publish and hear each other (and w3's retained status).
+    ring.enabled = true;
+    ring.version = 4;
+    await Promise.all([lead.send("w1"), lead.send("w2")]);
+    await until("w1 and w2 see each other again", () => !!peerOf(w1, "w2") && !!peerOf(w2, "w1"));
+    assert.ok(peerOf(w1, "w3"), "w3's retained status arrives with the new subscription");
+    assert.deepEqual(await retainedStatuses(b, ["w1", "w2"]), ["w1", "w2"]);
+  } finally {
+    await w3?.endAsync(true);
     for (const a of agents) await a.stop();
     await lead?.bus.close();
     await b.stop();
