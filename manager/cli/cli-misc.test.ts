@@ -63,7 +63,18 @@ export const launcher = {
     const token = `FLT1-${"a".repeat(50)}-${"b".repeat(25)}`;
     const [none, init, join1, leave, noToken, badToken] = await Promise.all([
       fleet(["leave", "--data-dir", join(s.dir, "nothing-here")]),
-      fleet(["init", "--data-dir", s.dir, "--advertise-addr", "10.0.0.1:4242"], { env }),
+      fleet(
+        [
+          "init",
+          "--data-dir",
+          s.dir,
+          "--advertise-addr",
+          "10.0.0.1:4242",
+          "--broker",
+          "mqtts://mq.example:8883",
+        ],
+        { env },
+      ),
       fleet(["join", "--token", token, "10.0.0.1:4242"], { env }),
       fleet(["leave", "--force"], { env }),
       fleet(["join", "10.0.0.1:4242"], { env }),
@@ -79,6 +90,11 @@ export const launcher = {
     assert.equal(noToken.code, 2);
     assert.match(noToken.stderr, /--token is required/);
     assert.equal(badToken.code, 2);
+    const badBroker = await fleet(["join", "--token", token, "--broker", "http://mq:80", "a:1"], {
+      env,
+    });
+    assert.equal(badBroker.code, 2);
+    assert.match(badBroker.stderr, /--broker: "http:\/\/mq:80" is not mqtts:\/\/HOST:PORT/);
     const calls = readFileSync(log, "utf8")
       .trim()
       .split("\n")
@@ -87,6 +103,7 @@ export const launcher = {
     assert.equal(initCall.o.dataDir, s.dir);
     assert.equal(initCall.o.apiSocket, `${s.dir}/fleet.sock`);
     assert.equal(initCall.o.listenAddr, "0.0.0.0:4242");
+    assert.equal(initCall.o.broker, "mqtts://mq.example:8883");
     assert.deepEqual(calls.find((c) => c.what === "join").o.remotes, ["10.0.0.1:4242"]);
     assert.equal(calls.find((c) => c.what === "leave").o.force, true);
   } finally {

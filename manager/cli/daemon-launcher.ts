@@ -52,6 +52,7 @@ function commonFlags(o: InitOptions | JoinOptions): string[] {
     flags.push("--advertise-addr", a ? a.host : o.advertiseAddr);
   }
   if (o.brokerAddr) flags.push("--broker-port", String(hostPort("broker-addr", o.brokerAddr).port));
+  if (o.broker) flags.push("--broker", o.broker);
   if (o.insecure) flags.push("--insecure");
   return flags;
 }
@@ -174,7 +175,8 @@ export const launcher: DaemonLauncher = {
         clusterId: info.clusterId,
         workerToken: t.body.worker,
         managerToken: t.body.manager,
-        joinAddr: `${host}:${brokerPort}`,
+        // External mode: nodes join through the broker's join listener (fleet broker-config).
+        joinAddr: o.broker ? "BROKER-JOIN-LISTENER:PORT" : `${host}:${brokerPort}`,
       };
     });
   },

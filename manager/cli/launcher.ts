@@ -23,6 +23,8 @@ export interface InitOptions {
   apiAddr?: string;
   forceNewCluster: boolean;
   clusterName?: string;
+  /** External broker mode: the daemon's --broker URL (no embedded broker). */
+  broker?: string;
   /** Development only: plain TCP on loopback (the daemon's --insecure). */
   insecure?: boolean;
   caCurve?: "ed25519" | "p256";
@@ -38,6 +40,8 @@ export interface JoinOptions {
   /** Broker listen address (host:port) of this manager. */
   brokerAddr?: string;
   apiSocket: string;
+  /** External broker mode: the daemon's --broker URL (no embedded broker). */
+  broker?: string;
   insecure?: boolean;
 }
 

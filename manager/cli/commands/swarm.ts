@@ -39,6 +39,7 @@ async function init(c: CliContext, p: Parsed) {
     apiAddr: str(p, "api-addr"),
     forceNewCluster: bool(p, "force-new-cluster"),
     clusterName: str(p, "name"),
+    ...(str(p, "broker") ? { broker: externalBroker(str(p, "broker")!) } : {}),
     ...(bool(p, "insecure") ? { insecure: true } : {}),
     ...(caCurve ? { caCurve } : {}),
   });
@@ -59,6 +60,14 @@ async function init(c: CliContext, p: Parsed) {
     c.io.out("To add a manager, run 'fleet join-token manager' and follow the instructions.");
   }
   return 0;
+}
+
+/** `--broker`: an MQTT URL with a host and a port (the daemon refuses plain mqtt:// unless
+ * --insecure). */
+function externalBroker(v: string): string {
+  const m = /^(mqtts?):\/\/([^/:]+|\[[^\]]+\]):(\d{1,5})\/?$/.exec(v);
+  if (!m || Number(m[3]) > 65535) throw new UsageError(`--broker: "${v}" is not mqtts://HOST:PORT`);
+  return v;
 }
 
 async function join(c: CliContext, p: Parsed) {
@@ -82,6 +91,7 @@ async function join(c: CliContext, p: Parsed) {
       ? { brokerAddr: addr("broker-addr", str(p, "broker-addr"), "") }
       : {}),
     apiSocket: str(p, "api-socket") ?? `${dir}/fleet.sock`,
+    ...(str(p, "broker") ? { broker: externalBroker(str(p, "broker")!) } : {}),
     ...(bool(p, "insecure") ? { insecure: true } : {}),
   });
   c.io.out(`This node (${r.nodeId}) joined the cluster as a ${r.role}.`);
@@ -97,6 +107,13 @@ async function leave(c: CliContext, p: Parsed) {
   c.io.out("Node left the cluster.");
   return 0;
 }
+
+const externalBrokerFlag = {
+  name: "broker",
+  kind: "string" as const,
+  value: "URL",
+  help: "external mode: use this MQTT broker (mqtts://HOST:PORT) instead of an embedded one",
+};
 
 const insecureFlag = {
   name: "insecure",
@@ -155,6 +172,7 @@ export const swarmCommands: Command[] = [
         value: "CURVE",
         help: "root CA key: ed25519 (default) or p256 (boards whose TLS lacks Ed25519)",
       },
+      externalBrokerFlag,
       insecureFlag,
       {
         name: "force-new-cluster",
@@ -191,6 +209,7 @@ export const swarmCommands: Command[] = [
         value: "PATH",
         help: "API unix socket (default DIR/fleet.sock)",
       },
+      externalBrokerFlag,
       insecureFlag,
     ],
     args: { min: 1 },
