@@ -13,11 +13,19 @@ import { setFlagsFromString } from "node:v8";
 import { limits } from "../core/limits.ts";
 import { AGENT_VERSION, startAgent } from "./agent.ts";
 import { ConfigError, loadConfig, type PendingJoin, pendingJoin, saveConfig } from "./config.ts";
+import {
+  CRYPTO_COMMAND,
+  CryptoChildError,
+  childCrypto,
+  cryptoCommand,
+  joinInChild,
+} from "./crypto-child.ts";
 import { DockerExecutor } from "./executor/docker.ts";
 import { peersCommand } from "./gossip-peers.ts";
 import { parseJoinArgs } from "./join/args.ts";
 import { hasCerts } from "./join/certs.ts";
 import { JoinError } from "./join/errors.ts";
+import { setRenewalCrypto } from "./renewal.ts";
 import { backoffDelay } from "./session/backoff.ts";
 
 const USAGE = `usage: edge-agent join --token T --data-dir D [--label k=v…] [--hostname H]
@@ -48,20 +56,26 @@ async function join(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** The longest a first-boot join child may take (its own attempts are bounded: join/client.ts). */
+const JOIN_CHILD_TIMEOUT_MS = 10 * 60_000;
+
 /**
- * First boot: join before running. The network may not be up yet, so no manager reachable
+ * First boot: join before running, in a child process (crypto-child.ts) so that the agent that
+ * then runs never loads the csr and chain code. The network may not be up yet, so no manager reachable
  * (or answering) is retried with backoff until it works or the agent is stopped; anything else
  * (wrong token, another CA, a refusal) ends the process with the JoinError.
  */
 async function joinFirst(first: PendingJoin): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     try {
-      const r = await enrolAgent({ ...first, log });
+      const r = await joinInChild(first, { timeoutMs: JOIN_CHILD_TIMEOUT_MS });
       log(`edge-agent: joined cluster ${r.clusterId} as node ${r.nodeId}`);
       return;
     } catch (err) {
-      if (!(err instanceof JoinError) || (err.code !== "unreachable" && err.code !== "timeout"))
-        throw err;
+      const again =
+        err instanceof CryptoChildError ||
+        (err instanceof JoinError && (err.code === "unreachable" || err.code === "timeout"));
+      if (!again) throw err;
       const b = { baseMs: 1000, maxMs: limits.agentBackoffMaxMs };
       const ms = backoffDelay(attempt, b, Math.random);
       log(`edge-agent: ${err.message}; joining again in ${ms} ms`);
@@ -79,6 +93,8 @@ async function run(argv: string[]): Promise<number | undefined> {
   if (first) await joinFirst(first);
   const config = loadConfig(argv);
   saveConfig(config);
+  // A renewal's csr and check run in a child: the X.509 code never stays loaded here.
+  setRenewalCrypto(childCrypto());
   const executor = new DockerExecutor(
     config.dockerSocket ? { socketPath: config.dockerSocket } : {},
   );
@@ -107,6 +123,8 @@ async function main(argv: string[]): Promise<number | undefined> {
     return 0;
   }
   if (command === "join") return join(rest);
+  // Hidden: one crypto request on stdin, its answer on stdout (crypto-child.ts).
+  if (command === CRYPTO_COMMAND) return cryptoCommand(log);
   if (command === "peers")
     return peersCommand(
       rest,

@@ -9,90 +9,36 @@
 // broker admits nothing else with such a certificate); past the window the node must join again
 // with a token (assertRenewable: a JoinError "expired" at start).
 
-import { existsSync, readFileSync, unlinkSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { unlinkSync } from "node:fs";
+import { dirname } from "node:path";
 import { decodeMessage, encodeMessage } from "../core/codec/index.ts";
-import { CryptoError } from "../core/crypto/errors.ts";
-import type { KeyPair } from "../core/crypto/keys.ts";
 import { renewalState, renewalTimeMs } from "../core/crypto/renewal.ts";
 import { limits } from "../core/limits.ts";
 import { topics } from "../core/topics.ts";
-import { certFacts, keyFitsCert } from "./cert-facts.ts";
+import { certFacts } from "./cert-facts.ts";
 import { JoinError } from "./join/errors.ts";
+import {
+  type CsrAnswer,
+  inProcessCrypto,
+  loadRenewalOps,
+  type RenewalCrypto,
+  readyCrypto,
+} from "./renewal-crypto.ts";
+import type { NodeMaterial, RenewalOptions } from "./renewal-files.ts";
 import { atomicWrite } from "./state/state.ts";
 
-export const CERTS_DIR = "certs";
-
-type Ops = typeof import("./renewal-ops.ts");
-let ops: Ops | undefined;
-
-/**
- * The X.509/ASN.1 and signature code a renewal needs (renewal-ops.ts, ~10 MB once evaluated),
- * loaded when the first csr is due: the schedule and the key check at start use node:crypto.
- */
-export async function loadRenewalOps(): Promise<Ops> {
-  ops ??= await import("./renewal-ops.ts");
-  return ops;
-}
-
-export interface CertPaths {
-  ca: string;
-  cert: string;
-  key: string;
-  /** The previous key, kept while a new certificate is being written (crash recovery). */
-  prevKey: string;
-}
-
-export function certPaths(dataDir: string): CertPaths {
-  const dir = join(dataDir, CERTS_DIR);
-  return {
-    ca: join(dir, "ca.pem"),
-    cert: join(dir, "node.pem"),
-    key: join(dir, "node.key"),
-    prevKey: join(dir, "node.key.prev"),
-  };
-}
-
-export interface NodeMaterial {
-  caPem: string;
-  certPem: string;
-  keyPem: string;
-}
-
-/** What the renewal needs from the session. */
-export interface RenewalLink {
-  /** Publishes on the live connection; false when offline (the renewal retries). */
-  publish(topic: string, payload: Uint8Array, qos: 0 | 1): boolean;
-  /** New material: reconnect with it (Session.updateTls). */
-  updateTls(tls: { cert: string; key: string; ca: string }): void;
-}
-
-export interface RenewalOptions {
-  clusterId: string;
-  nodeId: string;
-  paths: CertPaths;
-  link: RenewalLink;
-  /** The cluster's re-enrolment window as last learned (loadReenrolWindow); the default when
-   * absent. setReenrolWindow replaces it. */
-  reenrolWindowMs?: number;
-  /** Where a learned window is kept (<data-dir>/reenrol-window.json): an agent offline past
-   * expiry restarts knowing it. Absent: not kept. */
-  windowFile?: string;
-  /**
-   * Join listeners (mqtts://) to re-enrol through when the certificate has expired within the
-   * window and no broker session is up: brokers that refuse an expired certificate in the
-   * handshake (an external mosquitto) never admit the restricted session (join/reenrol.ts).
-   */
-  joinBrokers?: string[];
-  /** Resend an unanswered csr after this long (default 30 s, jittered ±50%). */
-  retryMs?: number;
-  now?: () => number;
-  random?: () => number;
-  randomBytes?: (n: number) => Uint8Array;
-  log?: (line: string) => void;
-  /** After each successful renewal (tests, metrics). */
-  onRenewed?: (m: { serial: string; notAfterMs: number }) => void;
-}
+export { loadRenewalOps, setRenewalCrypto } from "./renewal-crypto.ts";
+export {
+  CERTS_DIR,
+  type CertPaths,
+  certPaths,
+  loadMaterial,
+  loadReenrolWindow,
+  type NodeMaterial,
+  REENROL_WINDOW_FILE,
+  type RenewalLink,
+  type RenewalOptions,
+} from "./renewal-files.ts";
 
 /** Longest single timer (setTimeout's bound); longer waits re-arm. */
 const TIMER_MAX_MS = 2 ** 31 - 1;
@@ -100,54 +46,17 @@ const TIMER_MAX_MS = 2 ** 31 - 1;
  * a node at most once per 10 s: manager/ca/renewal-service.ts). */
 const RESEND_AFTER_MS = 10_000;
 
-/**
- * Reads the node's material; when a crash left node.key newer than node.pem (the new key was
- * written, the new certificate not), the previous key that matches the certificate is used.
- */
-export function loadMaterial(paths: CertPaths): NodeMaterial {
-  const caPem = readFileSync(paths.ca, "utf8");
-  const certPem = readFileSync(paths.cert, "utf8");
-  let keyPem = readFileSync(paths.key, "utf8");
-  const same = (pem: string) => keyFitsCert(pem, certPem);
-  if (!same(keyPem)) {
-    const prev = existsSync(paths.prevKey) ? readFileSync(paths.prevKey, "utf8") : undefined;
-    if (prev === undefined || !same(prev))
-      throw new CryptoError("bad-key", `${paths.key} does not match ${paths.cert}`);
-    keyPem = prev;
-  }
-  return { caPem, certPem, keyPem };
-}
-
-export const REENROL_WINDOW_FILE = "reenrol-window.json";
-
-/** The window kept by setReenrolWindow; undefined when absent or damaged (the default then). */
-export function loadReenrolWindow(path: string): number | undefined {
-  try {
-    const v = (JSON.parse(readFileSync(path, "utf8")) as { reenrolWindowMs?: unknown })
-      .reenrolWindowMs;
-    return Number.isSafeInteger(v) &&
-      (v as number) >= 0 &&
-      (v as number) <= limits.reenrolWindowMsMax
-      ? (v as number)
-      : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function equal(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
-}
-
 export class CertificateRenewal {
   readonly #o: RenewalOptions;
   #material: NodeMaterial;
-  /** Parsed when the first csr is due (loadRenewalOps). */
-  #key: KeyPair | undefined;
+  #crypto: RenewalCrypto | undefined;
   #serial = "";
   #notAfterMs = 0;
   #renewAtMs = 0;
-  #pending: KeyPair | undefined;
+  /** The new key of the csr sent (PEM). */
+  #pending: string | undefined;
+  #building = false;
+  #checking = false;
   #timer: NodeJS.Timeout | undefined;
   #stopped = true;
   #sentAtMs = Number.NEGATIVE_INFINITY;
@@ -158,6 +67,7 @@ export class CertificateRenewal {
     this.#o = o;
     this.#windowMs = o.reenrolWindowMs ?? limits.reenrolWindowMsDefault;
     this.#material = material;
+    this.#crypto = o.crypto;
     this.#adopt(material.certPem);
   }
 
@@ -280,34 +190,61 @@ export class CertificateRenewal {
       );
       return;
     }
-    if (ops) this.#send(ops);
+    this.#crypto ??= readyCrypto();
+    if (this.#crypto) this.#send(this.#crypto);
     else
       loadRenewalOps().then(
-        (o) => this.#stopped || this.#send(o),
+        (o) => {
+          this.#crypto ??= inProcessCrypto(o);
+          if (!this.#stopped) this.#send(this.#crypto);
+        },
         (err: Error) => this.#o.log?.(`renewal: cannot load the certificate code: ${err.message}`),
       );
     const retry = this.#o.retryMs ?? 30_000;
     this.#arm(retry * (0.5 + (this.#o.random ?? Math.random)()));
   }
 
-  #send(o: Ops): void {
-    this.#key ??= o.privateKeyFromPem(this.#material.keyPem);
-    const curve = this.#key.curve;
-    // One new key per renewal, reused by retries, so a late answer to an earlier attempt fits.
-    const next =
-      this.#pending ??
-      o.generateKeyPair(
-        curve,
-        this.#o.randomBytes?.(o.keySeedBytes(curve)) ?? randomSeed(o.keySeedBytes(curve)),
-      );
-    const subject = { clusterId: this.#o.clusterId, nodeId: this.#o.nodeId, serial: this.#serial };
-    const proof = o.signRenewal(this.#key, next, subject);
-    const role = o.parseCertificate(this.#material.certPem).subject.organizationalUnit;
-    const body = encodeMessage("csr", {
-      ...proof,
-      role: role === "manager" ? "manager" : "worker",
-      certPem: this.#material.certPem,
-    });
+  #send(c: RenewalCrypto): void {
+    if (this.#building) return;
+    const m = this.#material;
+    const req = {
+      clusterId: this.#o.clusterId,
+      nodeId: this.#o.nodeId,
+      serial: this.#serial,
+      keyPem: m.keyPem,
+      certPem: m.certPem,
+      // One new key per renewal, reused by retries, so a late answer to an earlier attempt fits.
+      ...(this.#pending ? { nextKeyPem: this.#pending } : {}),
+      ...(this.#o.randomBytes ? { randomBytes: this.#o.randomBytes } : {}),
+    };
+    const failed = (err: unknown) =>
+      this.#o.log?.(`renewal: csr not built (retried later): ${(err as Error).message}`);
+    let a: CsrAnswer | Promise<CsrAnswer>;
+    try {
+      a = c.csr(req);
+    } catch (err) {
+      failed(err);
+      return;
+    }
+    if (!(a instanceof Promise)) {
+      this.#publish(a);
+      return;
+    }
+    this.#building = true;
+    a.then(
+      (v) => {
+        this.#building = false;
+        // A certificate installed meanwhile makes this csr stale.
+        if (!this.#stopped && m === this.#material) this.#publish(v);
+      },
+      (err) => {
+        this.#building = false;
+        failed(err);
+      },
+    );
+  }
+
+  #publish({ body, nextKeyPem: next }: CsrAnswer): void {
     if (this.#o.link.publish(topics(this.#o.clusterId).csr(this.#o.nodeId), body, 1)) {
       this.#pending = next;
       this.#sentAtMs = this.#now();
@@ -356,22 +293,47 @@ export class CertificateRenewal {
     }
   }
 
-  /** A message on `n/<id>/cert`; true when installed. Bad answers are counted and dropped. */
+  /**
+   * A message on `n/<id>/cert`; true when installed. Bad answers are counted and dropped. With
+   * a crypto that answers later (a child process) the check runs in the background and this
+   * returns false: onRenewed reports the install.
+   */
   onCert(payload: Uint8Array): boolean {
     const d = decodeMessage(payload, "cert");
     const pending = this.#pending;
-    if (!d.ok || !pending || !ops) return this.#bad(d.ok ? "no renewal pending" : d.error.message);
+    const c = this.#crypto;
+    if (!d.ok || !pending || !c) return this.#bad(d.ok ? "no renewal pending" : d.error.message);
+    if (this.#checking) return this.#bad("another answer is being checked");
+    const certPem = d.message.certPem;
+    const req = {
+      caPem: this.#material.caPem,
+      certPem,
+      nodeId: this.#o.nodeId,
+      nextKeyPem: pending,
+      nowMs: this.#now(),
+    };
+    let checked: void | Promise<void>;
     try {
-      const root = ops.parseCertificate(this.#material.caPem);
-      const id = ops.verifyIdentity(d.message.certPem, root, { nowMs: this.#now() });
-      if (id.nodeId !== this.#o.nodeId) throw new CryptoError("wrong-identity", "not this node");
-      if (!equal(id.publicKey, pending.publicKey))
-        throw new CryptoError("bad-key", "certificate is not for the key just sent");
+      checked = c.check(req);
     } catch (err) {
       return this.#bad((err as Error).message);
     }
-    this.#install(d.message.certPem, pending, ops);
-    return true;
+    if (!(checked instanceof Promise)) {
+      this.#install(certPem, pending);
+      return true;
+    }
+    this.#checking = true;
+    checked.then(
+      () => {
+        this.#checking = false;
+        if (this.#pending === pending && !this.#stopped) this.#install(certPem, pending);
+      },
+      (err: Error) => {
+        this.#checking = false;
+        this.#bad(err.message);
+      },
+    );
+    return false;
   }
 
   #bad(why: string): false {
@@ -380,9 +342,8 @@ export class CertificateRenewal {
     return false;
   }
 
-  #install(certPem: string, key: KeyPair, o: Ops): void {
+  #install(certPem: string, keyPem: string): void {
     const p = this.#o.paths;
-    const keyPem = o.privateKeyToPem(key);
     // Old key aside, new key, new certificate, old key gone: a crash at any point leaves a
     // key that matches node.pem (loadMaterial picks it).
     atomicWrite(p.prevKey, Buffer.from(this.#material.keyPem));
@@ -390,7 +351,6 @@ export class CertificateRenewal {
     atomicWrite(p.cert, Buffer.from(certPem));
     unlinkSync(p.prevKey);
     this.#material = { ...this.#material, certPem, keyPem };
-    this.#key = key;
     this.#pending = undefined;
     this.#adopt(certPem);
     this.stats.renewed++;
@@ -401,8 +361,4 @@ export class CertificateRenewal {
     this.#o.onRenewed?.({ serial: this.#serial, notAfterMs: this.#notAfterMs });
     this.#arm(this.#renewAtMs - this.#now());
   }
-}
-
-function randomSeed(n: number): Uint8Array {
-  return new Uint8Array(globalThis.crypto.getRandomValues(new Uint8Array(n)));
 }
