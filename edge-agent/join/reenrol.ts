@@ -6,10 +6,10 @@
 // and returns the certificate the leader's JoinService answers on `join/<req>/resp`. The caller
 // (edge-agent/renewal.ts) checks it like any renewal answer before installing it.
 
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import { decodeMessage } from "../../core/codec/index.ts";
-import { caDigest } from "../../core/crypto/identity.ts";
+import { fromPem } from "../../core/crypto/pem.ts";
 import { limits } from "../../core/limits.ts";
 import { topics } from "../../core/topics.ts";
 import { JoinError } from "./errors.ts";
@@ -38,7 +38,7 @@ export async function reenrolOverJoin(o: JoinReenrolOptions): Promise<string> {
   const host = u.hostname.replace(/^\[|\]$/g, "");
   const connectMs = o.connectTimeoutMs ?? limits.agentConnectTimeoutMs;
   const responseMs = o.responseTimeoutMs ?? limits.joinResponseTimeoutMsDefault;
-  const pinned = await connectPinned(host, port, caDigest(o.caPem), connectMs);
+  const pinned = await connectPinned(host, port, caDigestOf(o.caPem), connectMs);
   const requestId = `reenrol-${randomBytes(16).toString("hex")}`;
   const t = topics(pinned.clusterId);
   const respTopic = t.joinResponse(requestId);
@@ -95,4 +95,10 @@ export async function reenrolOverJoin(o: JoinReenrolOptions): Promise<string> {
 
 function timeout(what: string, ms: number): JoinError {
   return new JoinError("timeout", `no ${what} within ${ms} ms`);
+}
+
+/** core/crypto/identity.ts's caDigest on node:crypto: the running agent does not load the
+ * X.509 libraries identity.ts brings (crypto-child.ts). */
+function caDigestOf(caPem: string): string {
+  return createHash("sha256").update(fromPem(caPem, "CERTIFICATE")).digest("hex");
 }
