@@ -42,6 +42,9 @@ export function topics(clusterId: string) {
     /** The agent's answer to one log request: `logsChunk` messages until `end`. */
     logsChunk: (nodeId: string, reqId: string) =>
       `${node(nodeId, "logs")}/${level(reqId, "log request id")}`,
+    /** The leader's manager liveness beacon (CBOR `beacon`, QoS 0, not retained): managers
+     * publish, every node subscribes. */
+    beacon: `${root}/managers/beacon`,
     joinRequest: (reqId: string) => `${root}/join/${level(reqId, "join request id")}/req`,
     joinResponse: (reqId: string) => `${root}/join/${level(reqId, "join request id")}/resp`,
     gossip: (nodeId: string) => `${root}/gossip/${level(nodeId, "node id")}`,

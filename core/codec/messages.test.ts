@@ -72,6 +72,7 @@ const samples: { [K in MessageType]: MessageBodies[K] } = {
     actions: [{ op: "put", table: "nodes", object: { id: "n1", nested: [1, "x", null] } }],
   },
   storeSnapshot: { index: 7, tables: { nodes: [], services: [] } },
+  beacon: { managerId: "m-1", seq: 3, periodMs: 5000 },
 };
 
 /** Uint8Array subclasses (Buffer) compare as plain byte arrays. */

@@ -155,6 +155,9 @@ const schemas = {
     { requestId: s.string(64, 1) },
   ),
   storeSnapshot: s.object({ index: s.int(), tables: s.plain() }),
+  // The leader's liveness beacon to every agent, each heartbeat period (`periodMs`): agents on
+  // an external broker count as online only while they hear a manager (edge-agent/session).
+  beacon: s.object({ managerId: id, seq: s.int(), periodMs: s.int(100, 3_600_000) }),
 } satisfies Record<string, Shape>;
 
 export type MessageType = keyof typeof schemas;
@@ -279,6 +282,7 @@ export interface MessageBodies {
   gossip: { keyId: number; nonce: Uint8Array; sealed: Uint8Array };
   storeActions: { actions: unknown[]; requestId?: string };
   storeSnapshot: { index: number; tables: unknown };
+  beacon: { managerId: string; seq: number; periodMs: number };
 }
 
 export type Message<T extends MessageType = MessageType> = {

@@ -45,7 +45,14 @@ export function grants(p: Principal): Record<Access, string[]> {
       `${own}/logs/+`,
       `${root}/gossip/${p.nodeId}`,
     ],
-    subscribe: [`${own}/assign`, `${own}/cert`, `${own}/logs`, `${root}/gossip/+`],
+    subscribe: [
+      `${own}/assign`,
+      `${own}/cert`,
+      `${own}/logs`,
+      `${root}/gossip/+`,
+      // The leader's liveness beacon (only managers publish it).
+      `${root}/managers/beacon`,
+    ],
   };
 }
 

@@ -46,6 +46,11 @@ test("acl: managers by name, admins read-only, nodes by %u", () => {
   for (const k of ["hello", "hb", "status", "csr"])
     assert.ok(acl.includes(`pattern write fleet/c1/n/%u/${k}`));
   assert.ok(acl.includes("pattern read fleet/c1/n/%u/assign"));
+  assert.ok(acl.includes("pattern read fleet/c1/managers/beacon"));
+  assert.ok(
+    !/^pattern (write|readwrite) fleet\/c1\/managers/m.test(acl),
+    "only managers publish it",
+  );
   assert.ok(!/^topic .*n\/\+/m.test(acl), "no node gets a wildcard over other nodes");
 });
 

@@ -97,6 +97,8 @@ export function aclFile(
     `pattern read ${root}/n/%u/cert`,
     `pattern read ${root}/n/%u/logs`,
     `pattern read ${root}/gossip/+`,
+    // The leader's liveness beacon, read-only (no %u: mosquitto applies it to any client).
+    `pattern read ${root}/managers/beacon`,
     "",
     "# join sessions (no certificate yet): only their own request and response",
     `pattern write ${root}/join/%c/req`,

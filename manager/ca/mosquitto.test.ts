@@ -269,6 +269,17 @@ for (const curve of ["ed25519", "p256"] as const) {
       assert.deepEqual(seen, ["fleet/c1/n/w5/assign for-w5"]);
     });
 
+    test("a worker reads the managers' beacon but cannot publish it", async (t) => {
+      if (!need(t, "mosquitto") || !up) return;
+      const beacon = "fleet/c1/managers/beacon";
+      const m1 = b.identity("m1", "manager").args;
+      await b.pub([...m1, "-r"], beacon, "real");
+      const w7 = b.identity("w7", "worker").args;
+      await b.pub([...w7, "-r"], beacon, "forged");
+      const seen = await retainedSeen(b, w7, [beacon], beacon);
+      assert.deepEqual(seen, [`${beacon} real`]);
+    });
+
     test("an operator reads state but cannot publish", async (t) => {
       if (!need(t, "mosquitto") || !up) return;
       const m1 = b.identity("m1", "manager").args;
