@@ -14,6 +14,7 @@ import { by, type StoreEvent, type StoreWriter, type Watcher } from "../../core/
 import { type Topics, topics as topicsFor } from "../../core/topics.ts";
 import { AssignmentPublisher, nodesChangedBy } from "./assignments.ts";
 import { WriteBatcher } from "./batcher.ts";
+import { Beacon } from "./beacon.ts";
 import type { Bus, Subscription } from "./bus.ts";
 import { type Clock, realClock, type Timer } from "./clock.ts";
 import { handleUplink, type UplinkContext } from "./handlers.ts";
@@ -48,6 +49,7 @@ export interface DispatcherStats {
   nodesRecovered: number;
   assignmentsPublished: number;
   operatorPublished: number;
+  beacons: number;
   dropped: Record<DropReason, number>;
 }
 
@@ -58,6 +60,8 @@ interface Running {
   subs: Subscription[];
   sweep: Timer | undefined;
   loop: Promise<void>;
+  /** The manager liveness beacon, every heartbeat period while this dispatcher runs. */
+  beacon: Beacon;
 }
 
 export class Dispatcher {
@@ -106,6 +110,13 @@ export class Dispatcher {
       subs: [],
       sweep: undefined,
       loop: Promise.resolve(),
+      beacon: new Beacon({
+        bus,
+        topic: this.#topics.beacon,
+        managerId,
+        clock: this.#clock,
+        periodMs: () => liveness.timing.periodMs,
+      }),
     };
     this.#run = run;
     run.loop = this.#watchLoop(run);
@@ -116,6 +127,7 @@ export class Dispatcher {
         run.subs.push(await bus.subscribe(filter, (t, p) => this.#onMessage(run, t, p)));
       }
       await this.#publishAll(run, result.nodes);
+      if (this.#run === run) run.beacon.start();
     } catch (err) {
       await this.stop();
       throw err;
@@ -128,6 +140,7 @@ export class Dispatcher {
     const run = this.#run;
     if (!run) return;
     this.#run = undefined;
+    run.beacon.stop();
     // Best effort: a manager that lost leadership may have lost the broker too.
     run.operator.leader("stepped-down", this.#opts.managerId, this.#leaderSince ?? 0);
     this.#leaderSince = undefined;
@@ -176,6 +189,7 @@ export class Dispatcher {
       nodesRecovered: c?.recovered ?? 0,
       assignmentsPublished: run?.ctx.assignments.published ?? 0,
       operatorPublished: run?.operator.published ?? 0,
+      beacons: run?.beacon.published ?? 0,
       dropped: { ...this.#drops.counts },
     };
   }
