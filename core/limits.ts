@@ -208,6 +208,9 @@ export const limits = {
   agentPollIntervalMsDefault: 10_000,
   /** No manager for this long: the agent restarts exited tasks itself (3 missed heartbeats). */
   agentOfflineAfterMsDefault: 15_000,
+  /** Beacon periods without hearing a manager (beacon or live assignment) after which an agent
+   * that has heard beacons on its connection stops counting as online. */
+  agentManagerSilentPeriods: 3,
   /** Steps one task may take in one pass (ACCEPTED -> RUNNING is five). */
   agentStepsPerTaskMax: 8,
   /** Stop grace for a container whose task's spec is no longer known (swarm's default). */

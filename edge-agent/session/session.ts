@@ -2,7 +2,8 @@
 // failing over along the list with jittered exponential backoff (cap 30 s). On each connection:
 // subscribe to the node's assign topic, publish hello (last applied assignment version and
 // every task's current status: the resync), then heartbeats; status changes go out batched.
-// The worker counts as online once a manager answers on the connection, not on connect.
+// The worker counts as online once a manager answers on the connection, not on connect, and
+// stops when the leader's beacons stop (manager-liveness.ts): an external broker outlives them.
 // It never interprets tasks: assignments go to the worker; bad payloads are dropped and counted.
 
 import { statfsSync } from "node:fs";
@@ -21,6 +22,7 @@ import type { Assignment } from "../state/state.ts";
 import type { StatusSink } from "../worker/worker.ts";
 import { backoffDelay } from "./backoff.ts";
 import { brokerUrls, loadLearned, mergeBrokers, saveLearned } from "./brokers.ts";
+import { ManagerLiveness } from "./manager-liveness.ts";
 
 /** What the session needs from the worker. */
 export interface SessionWorker {
@@ -62,6 +64,8 @@ export interface SessionOptions {
   /** A path whose filesystem's free space the heartbeat reports. */
   diskPath?: string;
   random?: () => number;
+  /** The clock of the manager liveness rule (tests). */
+  now?: () => number;
   log?: (line: string) => void;
   onConnected?: (broker: string) => void;
   onDisconnected?: (broker: string) => void;
@@ -99,6 +103,9 @@ export class Session implements StatusSink {
   #seq = 0;
   /** A manager answered on this connection (not just a broker with a retained assignment). */
   #managerSeen = false;
+  readonly #liveness: ManagerLiveness;
+  /** Fires when the managers' silence deadline passes. */
+  #silence: NodeJS.Timeout | undefined;
   /** This connection may only re-enrol (reenrolling() was true when it was made). */
   #reenrolling = false;
   #stopped = true;
@@ -110,7 +117,15 @@ export class Session implements StatusSink {
   #flush: NodeJS.Timeout | undefined;
   readonly #pending = new Map<string, TaskStatusUpdate>();
   readonly #subs: Set<string>;
-  readonly stats = { attempts: 0, connects: 0, badAssignments: 0, statusMessages: 0 };
+  readonly stats = {
+    attempts: 0,
+    connects: 0,
+    badAssignments: 0,
+    statusMessages: 0,
+    beacons: 0,
+    badBeacons: 0,
+    managerSilences: 0,
+  };
 
   constructor(o: SessionOptions) {
     if (o.brokers.length === 0) throw new Error("session: no broker given (--broker URL)");
@@ -120,6 +135,7 @@ export class Session implements StatusSink {
     this.#subs = new Set(o.subscriptions ?? []);
     this.#learned = o.brokersDir ? loadLearned(o.brokersDir) : [];
     this.#brokers = mergeBrokers(o.brokers, this.#learned);
+    this.#liveness = new ManagerLiveness(o.now ?? Date.now, limits.agentManagerSilentPeriods);
   }
 
   /** The brokers tried, in order: the configured ones, then the learned ones. */
@@ -273,7 +289,9 @@ export class Session implements StatusSink {
       return;
     }
     this.#o.log?.(`session: connected to ${url}`);
-    client.subscribe([this.#t.assign(this.#o.nodeId), ...this.#subs], { qos: 1 }, () =>
+    this.#liveness.reset();
+    const own = [this.#t.assign(this.#o.nodeId), this.#t.beacon];
+    client.subscribe([...own, ...this.#subs], { qos: 1 }, () =>
       this.#o.onReady?.({ reenrolling: false }),
     );
     this.#hello(client);
@@ -301,6 +319,8 @@ export class Session implements StatusSink {
     this.#broker = undefined;
     this.#managerSeen = false;
     this.#reenrolling = false;
+    clearTimeout(this.#silence);
+    this.#silence = undefined;
     clearInterval(this.#heartbeat);
     clearTimeout(this.#flush);
     this.#heartbeat = undefined;
@@ -360,6 +380,10 @@ export class Session implements StatusSink {
   }
 
   #message(topic: string, payload: Buffer, retained: boolean): void {
+    if (topic === this.#t.beacon) {
+      this.#beacon(payload, retained);
+      return;
+    }
     if (topic !== this.#t.assign(this.#o.nodeId)) {
       this.#o.onMessage?.(topic, payload);
       return;
@@ -377,7 +401,29 @@ export class Session implements StatusSink {
     this.#o.onAssignment?.(d.message);
     // A live assignment (the answer to our hello, or a change) proves a manager is there; a
     // retained one only proves the broker is [MQTT-3.3.1-9: live deliveries carry retain 0].
-    if (!retained && !this.#managerSeen) {
+    if (!retained) {
+      this.#liveness.heard();
+      this.#managerHeard();
+    }
+  }
+
+  /** The leader's beacon: a manager is there, and says how often it will say so again. */
+  #beacon(payload: Buffer, retained: boolean): void {
+    // Managers never retain it; a retained one only proves the broker.
+    if (retained || !this.#broker || this.#reenrolling) return;
+    const d = decodeMessage(payload, "beacon");
+    if (!d.ok) {
+      this.stats.badBeacons++;
+      return;
+    }
+    this.stats.beacons++;
+    this.#liveness.beacon(d.message.periodMs);
+    this.#managerHeard();
+  }
+
+  /** A manager was heard on this connection: online, and the silence deadline moves on. */
+  #managerHeard(): void {
+    if (!this.#managerSeen) {
       this.#managerSeen = true;
       this.#o.worker.setOnline(true);
       // The resync must reach a dispatcher: the hello may have reached none (a leader starting
@@ -385,6 +431,21 @@ export class Session implements StatusSink {
       // out once more as a status batch; statuses the manager already has are no-ops there.
       for (const u of this.#o.worker.statuses()) if (u.timestamp > 0) this.report(u);
     }
+    clearTimeout(this.#silence);
+    const deadline = this.#liveness.deadline();
+    if (deadline === undefined) return;
+    const now = (this.#o.now ?? Date.now)();
+    this.#silence = setTimeout(() => this.#checkSilence(), Math.max(0, deadline - now) + 1);
+  }
+
+  /** No manager heard for the beacon's periods: not online until one is (hellos resume). */
+  #checkSilence(): void {
+    this.#silence = undefined;
+    if (!this.#managerSeen || !this.#liveness.silent()) return;
+    this.#managerSeen = false;
+    this.stats.managerSilences++;
+    this.#o.log?.("session: no manager heard (beacons stopped): not online");
+    this.#o.worker.setOnline(false);
   }
 
   /** The managers' broker addresses, from an assignment: kept, and tried after the configured. */

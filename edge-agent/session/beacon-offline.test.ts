@@ -1,0 +1,135 @@
+// Manager liveness over an external broker: a real mosquitto that outlives the managers, the
+// real session and worker (in-memory executor), the leader's real Beacon publisher and a fake
+// manager answering hellos. Beacons stop (every manager gone, the broker up): the agent stops
+// counting as online and restarts a killed task in place. Beacons resume: online, resync.
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import mqtt from "mqtt";
+import { TaskState } from "../../core/model/task-state.ts";
+import { topics } from "../../core/topics.ts";
+import { Beacon } from "../../manager/dispatcher/beacon.ts";
+import type { Bus } from "../../manager/dispatcher/bus.ts";
+import { realClock } from "../../manager/dispatcher/clock.ts";
+import { need, startMosquitto } from "../../test/support/real.ts";
+import { MemoryExecutor } from "../executor/memory.ts";
+import { task } from "../worker/testing.ts";
+import { Worker } from "../worker/worker.ts";
+import { Session } from "./session.ts";
+import { FakeManager } from "./testing.ts";
+
+const PERIOD_MS = 100;
+
+/** The leader's beacon publisher on its own broker client. */
+async function beaconOn(url: string) {
+  const client = await mqtt.connectAsync(url, { protocolVersion: 4, reconnectPeriod: 0 });
+  const bus = {
+    publish: (topic: string, payload: Uint8Array | string, o: { qos: 0 | 1; retain: boolean }) =>
+      client.publishAsync(topic, Buffer.from(payload), o).then(() => {}),
+  } as Bus;
+  const beacon = new Beacon({
+    bus,
+    topic: topics("c1").beacon,
+    managerId: "m1",
+    clock: realClock,
+    periodMs: () => PERIOD_MS,
+  });
+  beacon.start();
+  return {
+    async stop() {
+      beacon.stop();
+      await client.endAsync(true);
+    },
+  };
+}
+
+async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 15_000) {
+  const deadline = Date.now() + ms;
+  while (!(await ok())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test("beacons stop: offline, a killed task restarts in place; beacons resume: online, resync", async (t) => {
+  if (!need(t, "mosquitto")) return;
+  const mq = await startMosquitto();
+  const url = `mqtt://127.0.0.1:${mq.port}`;
+  const ex = new MemoryExecutor();
+  ex.images.add("busybox:latest");
+  let session: Session | undefined;
+  const worker = new Worker({
+    executor: ex,
+    nodeId: "n1",
+    sink: { report: (u) => session?.report(u) },
+    pollIntervalMs: 50,
+    offlineAfterMs: 300,
+  });
+  session = new Session({
+    clusterId: "c1",
+    nodeId: "n1",
+    brokers: [url],
+    worker,
+    describe: () => ({
+      hostname: "h",
+      platform: { os: "linux", arch: "amd64" },
+      resources: { nanoCPUs: 1e9, memoryBytes: 1 },
+      engineLabels: {},
+    }),
+    agentVersion: "test",
+    heartbeatPeriodMs: PERIOD_MS,
+    statusIntervalMs: 20,
+  });
+  const policy = { condition: "any", delayMs: 0, maxAttempts: 0, windowMs: 0 };
+  const sleeper = { image: "busybox:latest", args: ["sleep", "300"] };
+  let mgr = new FakeManager("c1");
+  mgr.tasks = [task("t1", sleeper, { restartPolicy: policy })];
+  let beacon = await beaconOn(url);
+  try {
+    await mgr.serve(url);
+    worker.start();
+    session.start();
+    const running = async () => (await ex.list({}))[0]?.state === "running";
+    await until(
+      "online with t1 running",
+      async () => worker.connectivity() === "online" && (await running()),
+    );
+    await until("beacons heard", () => (session?.stats.beacons ?? 0) >= 2);
+    const [c] = await ex.list({});
+    assert.ok(c);
+
+    // Every manager dies; the broker stays up (the session keeps its connection).
+    await beacon.stop();
+    await mgr.close();
+    await until("offline", () => worker.connectivity() === "offline");
+    assert.equal(session.stats.managerSilences, 1);
+    assert.equal(session.broker, url, "still connected to the broker");
+    ex.exit(c.id, 1);
+    await until("restarted in place", running);
+    const [again] = await ex.list({});
+    assert.equal(again?.id, c.id, "the same container, restarted");
+    const st = worker.statuses().find((u) => u.taskId === "t1");
+    assert.match(st?.message ?? "", /restarted by the agent while offline/);
+
+    // A manager is back: beacons resume, the agent is online and resyncs every task's status.
+    mgr = new FakeManager("c1");
+    mgr.tasks = [task("t1", sleeper, { restartPolicy: policy })];
+    await mgr.serve(url);
+    beacon = await beaconOn(url);
+    await until("online again", () => worker.connectivity() === "online");
+    await mgr.until(
+      "resync",
+      () =>
+        mgr.statuses.some((s) =>
+          s.updates.some((u) => u.taskId === "t1" && u.state === TaskState.RUNNING),
+        ) || mgr.hellos.some((h) => h.tasks?.some((u) => u.taskId === "t1") ?? false),
+    );
+    assert.equal(session.broker, url);
+  } finally {
+    await beacon.stop().catch(() => {});
+    await session.stop();
+    await worker.stop();
+    await mgr.close();
+    await mq.stop();
+  }
+});
