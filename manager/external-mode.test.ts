@@ -4,26 +4,13 @@
 
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
-import { Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { freePort } from "../test/support/real.ts";
+import { canConnect, freePort } from "../test/support/real.ts";
 import { parseManagerConfig } from "./config.ts";
 import { ManagerDaemon } from "./daemon.ts";
 import { createLogger } from "./log.ts";
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = new Socket();
-    s.once("connect", () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once("error", () => resolve(false));
-    s.connect(port, "127.0.0.1");
-  });
-}
 
 test("--broker: mqtts://HOST:PORT; plain mqtt:// only with --insecure", () => {
   const base = ["--data-dir", "/tmp/x", "--init"];

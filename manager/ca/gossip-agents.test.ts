@@ -9,10 +9,8 @@
 // stopped by pid; files in a temp dir removed.
 
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { Socket } from "node:net";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -34,7 +32,7 @@ import { aesGcm, gossipNonce } from "../../edge-agent/gossip-cipher.ts";
 import { formatPeers, readPeers } from "../../edge-agent/gossip-peers.ts";
 import { certPaths } from "../../edge-agent/renewal.ts";
 import { task } from "../../edge-agent/worker/testing.ts";
-import { freePort, need } from "../../test/support/real.ts";
+import { freePort, need, type RunningMosquitto, runMosquitto } from "../../test/support/real.ts";
 import { MqttBus } from "../dispatcher/mqtt-bus.ts";
 import { CertificateAuthority } from "./ca.ts";
 import { mosquittoConfig } from "./mosquitto-config.ts";
@@ -43,18 +41,6 @@ const CLUSTER = "c1";
 const T = topics(CLUSTER);
 const IMAGE = "busybox:latest";
 const systemRandomForTests = (n: number) => new Uint8Array(randomBytes(n));
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = new Socket();
-    s.once("connect", () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once("error", () => resolve(false));
-    s.connect(port, "127.0.0.1");
-  });
-}
 
 async function until(what: string, ok: () => boolean, ms = 30_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -68,8 +54,7 @@ class Broker {
   readonly dir = mkdtempSync(join(tmpdir(), "fleet-gossip-"));
   readonly ca = CertificateAuthority.create({ clusterId: CLUSTER }).ca;
   port = 0;
-  #proc: ChildProcess | undefined;
-  #log = "";
+  #mosquitto: RunningMosquitto | undefined;
 
   material(id: string, role: "worker" | "manager") {
     const key = testKey(`gossip:${id}`);
@@ -108,19 +93,7 @@ class Broker {
     });
     writeFileSync(join(this.dir, "mosquitto.conf"), `${conf}user ${userInfo().username}\n`);
     writeFileSync(join(this.dir, "acl"), acl);
-    const proc = spawn("mosquitto", ["-c", join(this.dir, "mosquitto.conf")], {
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    this.#proc = proc;
-    proc.stderr?.on("data", (d) => {
-      this.#log += String(d);
-    });
-    const deadline = Date.now() + 10_000;
-    while (!(await canConnect(this.port))) {
-      if (proc.exitCode !== null || Date.now() > deadline)
-        throw new Error(`mosquitto did not start: ${this.#log}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    this.#mosquitto = await runMosquitto(join(this.dir, "mosquitto.conf"), [this.port]);
   }
 
   get url(): string {
@@ -128,12 +101,7 @@ class Broker {
   }
 
   async stop(): Promise<void> {
-    const proc = this.#proc;
-    if (proc && proc.exitCode === null) {
-      const exited = new Promise((r) => proc.once("exit", r));
-      proc.kill("SIGTERM");
-      await exited;
-    }
+    await this.#mosquitto?.stop();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

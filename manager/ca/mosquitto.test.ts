@@ -4,13 +4,12 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { Socket } from "node:net";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { privateKeyToPem } from "../../core/crypto/keys.ts";
 import { DAY_MS, testKey } from "../../core/crypto/testing.ts";
-import { freePort, have, need } from "../../test/support/real.ts";
+import { canConnect, freePort, have, need } from "../../test/support/real.ts";
 import { CertificateAuthority } from "./ca.ts";
 import { mosquittoConfig } from "./mosquitto-config.ts";
 
@@ -38,18 +37,6 @@ function run(cmd: string, args: string[], timeoutMs = 15_000): Promise<Run> {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
-  });
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = new Socket();
-    s.once("connect", () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once("error", () => resolve(false));
-    s.connect(port, "127.0.0.1");
   });
 }
 

@@ -10,7 +10,6 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { Socket } from "node:net";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -26,7 +25,7 @@ import { LocalWriter } from "../../core/store/writer.ts";
 import { JoinError } from "../../edge-agent/join/errors.ts";
 import { reenrolOverJoin } from "../../edge-agent/join/reenrol.ts";
 import { CertificateRenewal, certPaths } from "../../edge-agent/renewal.ts";
-import { freePort, need } from "../../test/support/real.ts";
+import { canConnect, freePort, need } from "../../test/support/real.ts";
 import { MqttBus } from "../dispatcher/mqtt-bus.ts";
 import { createLogger } from "../log.ts";
 import { CertificateAuthority } from "./ca.ts";
@@ -37,18 +36,6 @@ import { JoinService } from "./service.ts";
 const CLUSTER = "c1";
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = new Socket();
-    s.once("connect", () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once("error", () => resolve(false));
-    s.connect(port, "127.0.0.1");
-  });
-}
 
 function run(cmd: string, args: string[]): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {

@@ -7,9 +7,7 @@
 // Started and stopped by pid; files in a temp dir removed.
 
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { Socket } from "node:net";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -22,7 +20,7 @@ import { type Agent, startAgent } from "../../edge-agent/agent.ts";
 import { MemoryExecutor } from "../../edge-agent/executor/memory.ts";
 import { certPaths } from "../../edge-agent/renewal.ts";
 import { task } from "../../edge-agent/worker/testing.ts";
-import { freePort, need } from "../../test/support/real.ts";
+import { freePort, need, type RunningMosquitto, runMosquitto } from "../../test/support/real.ts";
 import { MqttBus } from "../dispatcher/mqtt-bus.ts";
 import { CertificateAuthority, type NodeRecord } from "./ca.ts";
 import { mosquittoConfig } from "./mosquitto-config.ts";
@@ -30,18 +28,6 @@ import { RenewalService } from "./renewal-service.ts";
 
 const CLUSTER = "c1";
 const IMAGE = "busybox:latest";
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = new Socket();
-    s.once("connect", () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once("error", () => resolve(false));
-    s.connect(port, "127.0.0.1");
-  });
-}
 
 async function until(what: string, ok: () => boolean, ms = 30_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -56,8 +42,7 @@ class Cluster {
   readonly ca = CertificateAuthority.create({ clusterId: CLUSTER }).ca;
   readonly nodes = new Map<string, NodeRecord>();
   port = 0;
-  #proc: ChildProcess | undefined;
-  #log = "";
+  #mosquitto: RunningMosquitto | undefined;
 
   /** cert, key and ca files for an identity, under `<dir>/<id>/certs` (contract 1). */
   material(id: string, role: "worker" | "manager", expiryMs = this.ca.nodeCertExpiryMs) {
@@ -88,19 +73,7 @@ class Cluster {
     });
     writeFileSync(join(this.dir, "mosquitto.conf"), `${conf}user ${userInfo().username}\n`);
     writeFileSync(join(this.dir, "acl"), acl);
-    const proc = spawn("mosquitto", ["-c", join(this.dir, "mosquitto.conf")], {
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    this.#proc = proc;
-    proc.stderr?.on("data", (d) => {
-      this.#log += String(d);
-    });
-    const deadline = Date.now() + 10_000;
-    while (!(await canConnect(this.port))) {
-      if (proc.exitCode !== null || Date.now() > deadline)
-        throw new Error(`mosquitto did not start: ${this.#log}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    this.#mosquitto = await runMosquitto(join(this.dir, "mosquitto.conf"), [this.port]);
   }
 
   get url(): string {
@@ -108,12 +81,7 @@ class Cluster {
   }
 
   async stop(): Promise<void> {
-    const proc = this.#proc;
-    if (proc && proc.exitCode === null) {
-      const exited = new Promise((r) => proc.once("exit", r));
-      proc.kill("SIGTERM");
-      await exited;
-    }
+    await this.#mosquitto?.stop();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

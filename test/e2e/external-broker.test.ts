@@ -11,12 +11,12 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
-import { Socket } from "node:net";
 import { userInfo } from "node:os";
 import { dirname, join } from "node:path";
 import { after, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import {
+  canConnect,
   ensureTestImage,
   freePort,
   need,
@@ -42,18 +42,6 @@ after(async () => {
   await c.close();
   removeTestContainers(VALUE);
 });
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = new Socket();
-    s.once("connect", () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once("error", () => resolve(false));
-    s.connect(port, "127.0.0.1");
-  });
-}
 
 /** `fleet ARGS` (the bundle) against a manager's unix socket. */
 function fleet(id: number, args: string[]) {

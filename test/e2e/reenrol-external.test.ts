@@ -18,7 +18,6 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
-import { Socket } from "node:net";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -34,21 +33,9 @@ import { fleet } from "../../manager/cli/testing.ts";
 import { parseManagerConfig } from "../../manager/config.ts";
 import { ManagerDaemon } from "../../manager/daemon.ts";
 import { createLogger } from "../../manager/log.ts";
-import { freePort, need } from "../support/real.ts";
+import { canConnect, freePort, need } from "../support/real.ts";
 
 const HOUR_MS = 3_600_000;
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = new Socket();
-    s.once("connect", () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once("error", () => resolve(false));
-    s.connect(port, "127.0.0.1");
-  });
-}
 
 async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 60_000) {
   const deadline = Date.now() + ms;

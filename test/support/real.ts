@@ -98,35 +98,56 @@ export async function startMosquitto(extraConfig = ""): Promise<Mosquitto> {
     conf,
     `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n${extraConfig}\n`,
   );
+  const m = await runMosquitto(conf, [port]);
+  return {
+    port,
+    process: m.process,
+    stop: async () => {
+      await m.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface RunningMosquitto {
+  process: ChildProcess;
+  /** What mosquitto wrote on stderr so far. */
+  log(): string;
+  /** SIGTERM, resolved once it has exited. */
+  stop(): Promise<void>;
+}
+
+/** Runs mosquitto with a configuration file and waits until every port accepts connections. */
+export async function runMosquitto(conf: string, ports: number[]): Promise<RunningMosquitto> {
   const proc = spawn("mosquitto", ["-c", conf], { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   proc.stderr?.on("data", (d) => {
     stderr += String(d);
   });
   const deadline = Date.now() + 10_000;
-  while (!(await canConnect(port))) {
-    if (proc.exitCode !== null || Date.now() > deadline) {
-      proc.kill("SIGKILL");
-      throw new Error(`mosquitto did not start on port ${port}: ${stderr}`);
+  for (const port of ports) {
+    while (!(await canConnect(port))) {
+      if (proc.exitCode !== null || Date.now() > deadline) {
+        proc.kill("SIGKILL");
+        throw new Error(`mosquitto did not start on port ${port}: ${stderr}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
     }
-    await new Promise((r) => setTimeout(r, 50));
   }
   return {
-    port,
     process: proc,
+    log: () => stderr,
     stop: () =>
       new Promise<void>((resolve) => {
-        if (proc.exitCode !== null) return resolve();
-        proc.once("exit", () => {
-          rmSync(dir, { recursive: true, force: true });
-          resolve();
-        });
+        if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
+        proc.once("exit", () => resolve());
         proc.kill("SIGTERM");
       }),
   };
 }
 
-function canConnect(port: number): Promise<boolean> {
+/** True when something accepts TCP connections on 127.0.0.1:port. */
+export function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = new Socket();
     s.once("connect", () => {
