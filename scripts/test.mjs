@@ -50,6 +50,11 @@ const files =
           return [];
         }
       });
+const missing = picked.filter((f) => !existsSync(resolve(root, f)));
+if (missing.length > 0) {
+  console.error(`test: no such test file: ${missing.join(", ")}`);
+  process.exit(1);
+}
 if (files.length === 0) {
   console.error("test: found no *.test.ts files");
   process.exit(1);
