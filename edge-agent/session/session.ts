@@ -6,88 +6,21 @@
 // stops when the leader's beacons stop (manager-liveness.ts): an external broker outlives them.
 // It never interprets tasks: assignments go to the worker; bad payloads are dropped and counted.
 
-import { statfsSync } from "node:fs";
-import { isIP } from "node:net";
 import { freemem, loadavg, totalmem } from "node:os";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
-import type {
-  MessageBodies,
-  TaskStatusUpdate,
-  WireNodeDescription,
-} from "../../core/codec/index.ts";
+import type { TaskStatusUpdate } from "../../core/codec/index.ts";
 import { decodeMessage, encodeMessage } from "../../core/codec/index.ts";
 import { limits } from "../../core/limits.ts";
 import { type Topics, topics } from "../../core/topics.ts";
-import type { Assignment } from "../state/state.ts";
 import type { StatusSink } from "../worker/worker.ts";
 import { backoffDelay } from "./backoff.ts";
 import { brokerUrls, loadLearned, mergeBrokers, saveLearned } from "./brokers.ts";
 import { ManagerLiveness } from "./manager-liveness.ts";
+import type { SessionOptions, SessionTls } from "./session-options.ts";
+import { diskFree, localAddr, statusPayloads } from "./session-wire.ts";
 
-/** What the session needs from the worker. */
-export interface SessionWorker {
-  readonly assignVersion: number;
-  statuses(): TaskStatusUpdate[];
-  setAssignment(a: Assignment): boolean;
-  setOnline(online: boolean): void;
-  runningCount(): number;
-}
-
-export interface SessionTls {
-  cert?: string | Buffer;
-  key?: string | Buffer;
-  ca?: string | Buffer;
-  /** Default true; only tests against self-made brokers turn it off. */
-  rejectUnauthorized?: boolean;
-  /** Name the broker's certificate must carry (fleet managers: `fleet-manager`), any address. */
-  servername?: string;
-}
-
-export interface SessionOptions {
-  clusterId: string;
-  nodeId: string;
-  /** Broker URLs (mqtt://, mqtts://), tried in order (before the learned ones). */
-  brokers: string[];
-  /** The data dir: the managers' brokers learned from assignments are kept there and tried
-   * after the configured ones. Without it nothing is learned. */
-  brokersDir?: string;
-  worker: SessionWorker;
-  describe: () => WireNodeDescription;
-  agentVersion: string;
-  tls?: SessionTls;
-  heartbeatPeriodMs?: number;
-  backoffBaseMs?: number;
-  backoffMaxMs?: number;
-  connectTimeoutMs?: number;
-  keepaliveSec?: number;
-  statusIntervalMs?: number;
-  /** A path whose filesystem's free space the heartbeat reports. */
-  diskPath?: string;
-  random?: () => number;
-  /** The clock of the manager liveness rule (tests). */
-  now?: () => number;
-  log?: (line: string) => void;
-  onConnected?: (broker: string) => void;
-  onDisconnected?: (broker: string) => void;
-  /** Topics subscribed on every connection besides the assignment (e.g. the node's cert);
-   * subscribe()/unsubscribe() change the set later. */
-  subscriptions?: string[];
-  /** Messages on those topics (the assignment topic is the session's own). */
-  onMessage?: (topic: string, payload: Buffer) => void;
-  /**
-   * True while the node's certificate has expired within the re-enrolment window, read at each
-   * connect. The broker then admits a restricted session (the node's csr and cert topics only):
-   * the connection subscribes to `reenrolTopics` only, sends no hello, heartbeat or status, and
-   * publish() sends nothing but the csr; the worker stays offline. The renewal's new certificate
-   * (updateTls) reconnects normally.
-   */
-  reenrolling?: () => boolean;
-  reenrolTopics?: string[];
-  /** The connection's subscriptions were acknowledged (a csr sent now can get its answer). */
-  onReady?: (o: { reenrolling: boolean }) => void;
-  /** Every valid assignment as received (e.g. its gossip keys), after the worker has it. */
-  onAssignment?: (a: MessageBodies["assign"]) => void;
-}
+export type { SessionOptions, SessionTls, SessionWorker } from "./session-options.ts";
+export { localAddr, statusPayloads } from "./session-wire.ts";
 
 export class Session implements StatusSink {
   readonly #o: SessionOptions;
@@ -467,35 +400,5 @@ export class Session implements StatusSink {
     this.#brokers = next;
     this.#index = Math.max(0, next.indexOf(current ?? ""));
     this.#o.log?.(`session: brokers ${next.join(" ")}`);
-  }
-}
-
-/** The node's address as the managers see it: the local IP of the broker connection. */
-export function localAddr(client: MqttClient): { addr?: string } {
-  const raw = (client.stream as { localAddress?: unknown } | undefined)?.localAddress;
-  if (typeof raw !== "string") return {};
-  const addr = raw.startsWith("::ffff:") ? raw.slice(7) : raw;
-  return isIP(addr) && addr.length <= 64 ? { addr } : {};
-}
-
-function diskFree(path: string | undefined): { diskFreeBytes?: number } {
-  if (!path) return {};
-  try {
-    const s = statfsSync(path);
-    return { diskFreeBytes: s.bavail * s.bsize };
-  } catch {
-    return {};
-  }
-}
-
-/** Status messages for `updates`, halving a batch that does not fit the uplink bound. */
-export function statusPayloads(updates: TaskStatusUpdate[]): Uint8Array[] {
-  if (updates.length === 0) return [];
-  try {
-    return [encodeMessage("status", { updates }, limits.uplinkBytesMax)];
-  } catch (err) {
-    if (updates.length === 1) throw err;
-    const half = Math.ceil(updates.length / 2);
-    return [...statusPayloads(updates.slice(0, half)), ...statusPayloads(updates.slice(half))];
   }
 }

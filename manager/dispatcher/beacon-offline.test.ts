@@ -8,15 +8,15 @@ import { test } from "node:test";
 import mqtt from "mqtt";
 import { TaskState } from "../../core/model/task-state.ts";
 import { topics } from "../../core/topics.ts";
-import { Beacon } from "../../manager/dispatcher/beacon.ts";
-import type { Bus } from "../../manager/dispatcher/bus.ts";
-import { realClock } from "../../manager/dispatcher/clock.ts";
+import { MemoryExecutor } from "../../edge-agent/executor/memory.ts";
+import { Session } from "../../edge-agent/session/session.ts";
+import { FakeManager } from "../../edge-agent/session/testing.ts";
+import { task } from "../../edge-agent/worker/testing.ts";
+import { Worker } from "../../edge-agent/worker/worker.ts";
 import { need, startMosquitto } from "../../test/support/real.ts";
-import { MemoryExecutor } from "../executor/memory.ts";
-import { task } from "../worker/testing.ts";
-import { Worker } from "../worker/worker.ts";
-import { Session } from "./session.ts";
-import { FakeManager } from "./testing.ts";
+import { Beacon } from "./beacon.ts";
+import type { Bus } from "./bus.ts";
+import { realClock } from "./clock.ts";
 
 const PERIOD_MS = 100;
 
