@@ -62,7 +62,7 @@ if (files.length === 0) {
 files.sort();
 
 const tmp = mkdtempSync(join(tmpdir(), "fleet-test-"));
-const tap = join(tmp, "report.tap");
+const countFile = join(tmp, "count.jsonl");
 const concurrency = process.env.FLEET_TEST_CONCURRENCY ?? "2";
 const r = spawnSync(
   process.execPath,
@@ -76,37 +76,46 @@ const r = spawnSync(
     "--test-timeout=300000",
     "--test-reporter=spec",
     "--test-reporter-destination=stdout",
-    "--test-reporter=tap",
-    `--test-reporter-destination=${tap}`,
+    `--test-reporter=${join(root, "scripts/test-count.mjs")}`,
+    `--test-reporter-destination=${join(tmp, "count.out")}`,
     ...files,
   ],
   // A runner started from inside a test must not report to that test's parent runner.
-  { cwd: root, stdio: "inherit", env: { ...process.env, NODE_TEST_CONTEXT: undefined } },
+  {
+    cwd: root,
+    stdio: "inherit",
+    env: { ...process.env, NODE_TEST_CONTEXT: undefined, FLEET_TEST_COUNT: countFile },
+  },
 );
-const report = existsSync(tap) ? readFileSync(tap, "utf8") : "";
+const events = existsSync(countFile)
+  ? readFileSync(countFile, "utf8")
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l))
+  : [];
 rmSync(tmp, { recursive: true, force: true });
-// Count leaf tests from the TAP report itself (with --test-force-exit the summary comments may
-// never be written): a result line is a leaf when the line before it, at the same indentation
-// and outside YAML blocks, is its own "# Subtest:" header.
-function countTap(text) {
-  const c = { tests: 0, pass: 0, fail: 0, skipped: 0 };
-  let prev = "";
-  for (const line of text.split("\n")) {
-    const m = /^(\s*)(not ok|ok) \d+ - (.*)$/.exec(line);
-    if (m) {
-      const name = m[3].replace(/ # (SKIP|TODO).*$/, "");
-      if (prev === `${m[1]}# Subtest: ${name}`) {
-        c.tests++;
-        if (/ # SKIP/.test(m[3])) c.skipped++;
-        else if (m[2] === "ok") c.pass++;
-        else c.fail++;
-      }
-      prev = line;
-    } else if (/^\s*# Subtest: /.test(line)) prev = line;
+// Leaf tests: a test whose previous event in its file was not one level deeper (children
+// finish before their parent). Suites are not tests. Node 20 reports a file that registered no
+// tests as one passing top-level "test" named after the file: not a test, and a mistake.
+function count(list) {
+  const c = { tests: 0, pass: 0, fail: 0, skipped: 0, empty: [] };
+  const prev = new Map();
+  for (const e of list) {
+    const leaf = (prev.get(e.file) ?? 0) <= e.nesting;
+    prev.set(e.file, e.nesting);
+    if (!leaf || e.suite) continue;
+    if (e.nesting === 0 && e.pass && e.name === e.file) {
+      c.empty.push(relative(root, e.file));
+      continue;
+    }
+    c.tests++;
+    if (e.skip || e.todo) c.skipped++;
+    else if (e.pass) c.pass++;
+    else c.fail++;
   }
   return c;
 }
-const { tests, pass, fail, skipped } = countTap(report);
+const { tests, pass, fail, skipped, empty } = count(events);
 console.log(
   `test: ${files.length} files, ${tests} tests, ${pass} passed, ${fail} failed, ${skipped} skipped`,
 );
@@ -114,13 +123,10 @@ if (r.status !== 0 || fail > 0) {
   console.error("test: node:test reported failures");
   process.exit(1);
 }
-// Node 20 reports a file that registered no tests as one passing "test" named after the file:
-// those are not tests, and a test file without tests is a mistake (a suite that skipped itself).
-const empty = [...report.matchAll(/^ok \d+ - (\S+\.test\.ts)\s*$/gm)].map((m) => m[1]);
 if (empty.length > 0) {
   console.error(`test: these files registered no tests: ${empty.join(", ")}`);
 }
-if (tests - empty.length <= 0) {
+if (tests <= 0) {
   console.error("test: node:test counted zero tests; refusing to call that a pass");
   process.exit(1);
 }
