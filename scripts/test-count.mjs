@@ -19,4 +19,6 @@ export default async function* countReporter(source) {
     };
     appendFileSync(out, `${JSON.stringify(line)}\n`);
   }
+  // A reporter is a generator of what goes to its destination: nothing (the file is the output).
+  yield "";
 }
