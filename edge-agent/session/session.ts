@@ -351,7 +351,10 @@ export class Session implements StatusSink {
     }
     this.stats.beacons++;
     this.#liveness.beacon(d.message.periodMs);
-    this.#managerHeard();
+    // A beacon proves a leader, not that its dispatcher knows this node: until a manager has
+    // answered our hello (a live assignment) the hellos go on, and only that answer makes the
+    // worker online. Once it has, beacons keep the silence deadline moving.
+    if (this.#managerSeen) this.#managerHeard();
   }
 
   /** A manager was heard on this connection: online, and the silence deadline moves on. */

@@ -133,3 +133,58 @@ test("beacons stop: offline, a killed task restarts in place; beacons resume: on
     await mq.stop();
   }
 });
+
+test("a beacon before any manager answered the hello: hellos go on, not online until answered", async (t) => {
+  if (!need(t, "mosquitto")) return;
+  const mq = await startMosquitto();
+  const url = `mqtt://127.0.0.1:${mq.port}`;
+  const ex = new MemoryExecutor();
+  let session: Session | undefined;
+  const worker = new Worker({
+    executor: ex,
+    nodeId: "n2",
+    sink: { report: (u) => session?.report(u) },
+    pollIntervalMs: 50,
+    offlineAfterMs: 60_000,
+  });
+  session = new Session({
+    clusterId: "c1",
+    nodeId: "n2",
+    brokers: [url],
+    worker,
+    describe: () => ({
+      hostname: "h",
+      platform: { os: "linux", arch: "amd64" },
+      resources: { nanoCPUs: 1e9, memoryBytes: 1 },
+      engineLabels: {},
+    }),
+    agentVersion: "test",
+    heartbeatPeriodMs: PERIOD_MS,
+  });
+  // A leader whose dispatcher missed the first hello (the agent connected before it was
+  // elected): its beacons prove a leader, not that the dispatcher knows this node.
+  const hellos: number[] = [];
+  const watcher = await mqtt.connectAsync(url, { protocolVersion: 4 });
+  await watcher.subscribeAsync(topics("c1").hello("n2"));
+  watcher.on("message", () => hellos.push(Date.now()));
+  const beacon = await beaconOn(url);
+  const mgr = new FakeManager("c1");
+  try {
+    worker.start();
+    session.start();
+    await until("beacons heard", () => (session?.stats.beacons ?? 0) >= 3);
+    const seen = hellos.length;
+    await until("hellos repeated after the beacons", () => hellos.length >= seen + 2);
+    assert.notEqual(worker.connectivity(), "online", "a beacon alone does not make it online");
+    await mgr.serve(url);
+    await until("online once a manager answered", () => worker.connectivity() === "online");
+    assert.ok(mgr.hellos.length >= 1, "the manager got a hello");
+  } finally {
+    await beacon.stop();
+    await watcher.endAsync(true);
+    await session.stop();
+    await worker.stop();
+    await mgr.close();
+    await mq.stop();
+  }
+});
