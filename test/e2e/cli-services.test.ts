@@ -52,7 +52,9 @@ test("create without -d shows progress and ends with a verdict; ls, ps, inspect,
   const ps = await c.fleet(f, ["service", "ps", "web"]);
   ok(ps);
   assert.match(ps.stdout, /^ID\s+NAME\s+IMAGE\s+NODE\s+DESIRED STATE\s+CURRENT STATE/);
-  const rows = ps.stdout.match(/web\.\d\s+busybox\s+edge-\d\s+Running\s+Running (\d+ seconds?|Less than a second) ago/g);
+  const rows = ps.stdout.match(
+    /web\.\d\s+busybox\s+edge-\d\s+Running\s+Running (\d+ seconds?|Less than a second) ago/g,
+  );
   assert.equal(rows?.length, 2, ps.stdout);
 
   const psq = await c.fleet(f, ["service", "ps", "-q", "web"]);
