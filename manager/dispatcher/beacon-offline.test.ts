@@ -43,31 +43,20 @@ async function beaconOn(url: string) {
   };
 }
 
-async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 15_000) {
-  const deadline = Date.now() + ms;
-  while (!(await ok())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-test("beacons stop: offline, a killed task restarts in place; beacons resume: online, resync", async (t) => {
-  if (!need(t, "mosquitto")) return;
-  const mq = await startMosquitto();
-  const url = `mqtt://127.0.0.1:${mq.port}`;
+/** The real session and worker of node `nodeId` on the in-memory executor. */
+function agentOn(url: string, nodeId: string, offlineAfterMs: number) {
   const ex = new MemoryExecutor();
-  ex.images.add("busybox:latest");
   let session: Session | undefined;
   const worker = new Worker({
     executor: ex,
-    nodeId: "n1",
+    nodeId,
     sink: { report: (u) => session?.report(u) },
     pollIntervalMs: 50,
-    offlineAfterMs: 300,
+    offlineAfterMs,
   });
   session = new Session({
     clusterId: "c1",
-    nodeId: "n1",
+    nodeId,
     brokers: [url],
     worker,
     describe: () => ({
@@ -80,6 +69,23 @@ test("beacons stop: offline, a killed task restarts in place; beacons resume: on
     heartbeatPeriodMs: PERIOD_MS,
     statusIntervalMs: 20,
   });
+  return { ex, worker, session };
+}
+
+async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 15_000) {
+  const deadline = Date.now() + ms;
+  while (!(await ok())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test("beacons stop: offline, a killed task restarts in place; beacons resume: online, resync", async (t) => {
+  if (!need(t, "mosquitto")) return;
+  const mq = await startMosquitto();
+  const url = `mqtt://127.0.0.1:${mq.port}`;
+  const { ex, worker, session } = agentOn(url, "n1", 300);
+  ex.images.add("busybox:latest");
   const policy = { condition: "any", delayMs: 0, maxAttempts: 0, windowMs: 0 };
   const sleeper = { image: "busybox:latest", args: ["sleep", "300"] };
   let mgr = new FakeManager("c1");
@@ -138,29 +144,7 @@ test("a beacon before any manager answered the hello: hellos go on, not online u
   if (!need(t, "mosquitto")) return;
   const mq = await startMosquitto();
   const url = `mqtt://127.0.0.1:${mq.port}`;
-  const ex = new MemoryExecutor();
-  let session: Session | undefined;
-  const worker = new Worker({
-    executor: ex,
-    nodeId: "n2",
-    sink: { report: (u) => session?.report(u) },
-    pollIntervalMs: 50,
-    offlineAfterMs: 60_000,
-  });
-  session = new Session({
-    clusterId: "c1",
-    nodeId: "n2",
-    brokers: [url],
-    worker,
-    describe: () => ({
-      hostname: "h",
-      platform: { os: "linux", arch: "amd64" },
-      resources: { nanoCPUs: 1e9, memoryBytes: 1 },
-      engineLabels: {},
-    }),
-    agentVersion: "test",
-    heartbeatPeriodMs: PERIOD_MS,
-  });
+  const { worker, session } = agentOn(url, "n2", 60_000);
   // A leader whose dispatcher missed the first hello (the agent connected before it was
   // elected): its beacons prove a leader, not that the dispatcher knows this node.
   const hellos: number[] = [];
