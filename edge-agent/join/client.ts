@@ -9,9 +9,8 @@
 // Free of agent state: the manager's `fleet join` uses it as well.
 
 import { randomBytes as nodeRandomBytes } from "node:crypto";
-import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import type { WireNodeDescription } from "../../core/codec/messages.ts";
-import { decodeMessage, encodeMessage, type MessageBodies } from "../../core/codec/messages.ts";
+import { encodeMessage, type MessageBodies } from "../../core/codec/messages.ts";
 import { constantTimeEqual, toHex } from "../../core/crypto/bytes.ts";
 import type { ParsedCertificate } from "../../core/crypto/cert.ts";
 import { isSignedBy, parseCertificate } from "../../core/crypto/cert-read.ts";
@@ -28,12 +27,13 @@ import { toPem } from "../../core/crypto/pem.ts";
 import { signJoinRequest } from "../../core/crypto/proof.ts";
 import { parseJoinToken } from "../../core/crypto/token.ts";
 import { limits } from "../../core/limits.ts";
-import { isTopicId, topics } from "../../core/topics.ts";
+import { isTopicId } from "../../core/topics.ts";
 import { backoffDelay } from "../session/backoff.ts";
 import { JoinError } from "./errors.ts";
+import { exchange } from "./exchange.ts";
 import { connectPinned, type PinnedConnection } from "./pinned.ts";
 
-export const JOIN_USERNAME = "fleet-join";
+export { JOIN_USERNAME } from "./exchange.ts";
 export const DEFAULT_BROKER_PORT = 8883;
 
 type RequestExtras = Omit<
@@ -194,83 +194,13 @@ async function attempt(o: JoinOptions, digest: string, m: ManagerAddress): Promi
     ...proof,
     description: o.description,
   });
-  const resp = await exchange(o, pinned, requestId, request, connectMs);
-  return checkAnswer(resp, pinned, key, o.expectRole);
-}
-
-/** The MQTT part over the pinned socket: CONNECT, SUBSCRIBE resp, PUBLISH req, one answer. */
-function exchange(
-  o: JoinOptions,
-  pinned: PinnedConnection,
-  requestId: string,
-  request: Uint8Array,
-  connectMs: number,
-): Promise<MessageBodies["joinResponse"]> {
-  const t = topics(pinned.clusterId);
-  const respTopic = t.joinResponse(requestId);
-  const responseMs = o.responseTimeoutMs ?? limits.joinResponseTimeoutMsDefault;
-  const options: IClientOptions = {
-    clientId: requestId,
-    username: JOIN_USERNAME,
-    password: o.token,
-    protocolVersion: 4,
-    clean: true,
-    reconnectPeriod: 0,
-    connectTimeout: connectMs,
-    keepalive: 30,
-    writeCache: false,
-  };
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    let timer = setTimeout(() => finish(timeout("CONNACK", connectMs)), connectMs);
-    // MQTT.js writes CONNECT (with the token) on this socket only now, after pinning.
-    const client: MqttClient = new mqtt.MqttClient(() => pinned.socket, options);
-    const finish = (r: Error | MessageBodies["joinResponse"]) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      client.end(true);
-      pinned.socket.destroy();
-      if (r instanceof Error) reject(r);
-      else resolve(r);
-    };
-    client.on("error", (err) => {
-      const rc = (err as { code?: unknown }).code;
-      if (rc === 4 || rc === 5)
-        finish(new JoinError("wrong-token", "the broker refused the join token"));
-      else if (typeof rc === "number") finish(new JoinError("refused", err.message));
-      else finish(new JoinError("unreachable", err.message, { cause: err }));
-    });
-    let connacked = false;
-    client.on("close", () =>
-      finish(
-        connacked
-          ? new JoinError("unreachable", "connection closed")
-          : new JoinError("session-closed", "the broker closed the joining session before CONNACK"),
-      ),
-    );
-    client.once("connect", () => {
-      connacked = true;
-      clearTimeout(timer);
-      timer = setTimeout(() => finish(timeout("join response", responseMs)), responseMs);
-      client.subscribe(respTopic, { qos: 1 }, (err, granted) => {
-        if (err || granted?.[0]?.qos === 128)
-          return finish(new JoinError("refused", "the broker refused the join response topic"));
-        client.publish(t.joinRequest(requestId), Buffer.from(request), { qos: 1 });
-      });
-    });
-    client.on("message", (topic, payload) => {
-      if (topic !== respTopic) return;
-      const d = decodeMessage(new Uint8Array(payload), "joinResponse");
-      if (!d.ok) return finish(new JoinError("bad-response", d.error.message));
-      const { v: _, type: __, ...body } = d.message;
-      finish(body);
-    });
+  const resp = await exchange(pinned, requestId, request, {
+    token: o.token,
+    connectMs,
+    responseMs: o.responseTimeoutMs ?? limits.joinResponseTimeoutMsDefault,
+    answer: "join response",
   });
-}
-
-function timeout(what: string, ms: number): JoinError {
-  return new JoinError("timeout", `no ${what} within ${ms} ms`);
+  return checkAnswer(resp, pinned, key, o.expectRole);
 }
 
 function checkAnswer(

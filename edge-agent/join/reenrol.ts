@@ -7,12 +7,10 @@
 // (edge-agent/renewal.ts) checks it like any renewal answer before installing it.
 
 import { createHash, randomBytes } from "node:crypto";
-import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
-import { decodeMessage } from "../../core/codec/index.ts";
 import { fromPem } from "../../core/crypto/pem.ts";
 import { limits } from "../../core/limits.ts";
-import { topics } from "../../core/topics.ts";
 import { JoinError } from "./errors.ts";
+import { exchange } from "./exchange.ts";
 import { connectPinned } from "./pinned.ts";
 
 export interface JoinReenrolOptions {
@@ -40,61 +38,17 @@ export async function reenrolOverJoin(o: JoinReenrolOptions): Promise<string> {
   const responseMs = o.responseTimeoutMs ?? limits.joinResponseTimeoutMsDefault;
   const pinned = await connectPinned(host, port, caDigestOf(o.caPem), connectMs);
   const requestId = `reenrol-${randomBytes(16).toString("hex")}`;
-  const t = topics(pinned.clusterId);
-  const respTopic = t.joinResponse(requestId);
-  const options: IClientOptions = {
-    clientId: requestId,
-    protocolVersion: 4,
-    clean: true,
-    reconnectPeriod: 0,
-    connectTimeout: connectMs,
-    keepalive: 30,
-    writeCache: false,
-  };
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    let timer = setTimeout(() => finish(timeout("CONNACK", connectMs)), connectMs);
-    const client: MqttClient = new mqtt.MqttClient(() => pinned.socket, options);
-    const finish = (r: Error | string) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      client.end(true);
-      pinned.socket.destroy();
-      if (r instanceof Error) reject(r);
-      else resolve(r);
-    };
-    client.on("error", (err) => {
-      const rc = (err as { code?: unknown }).code;
-      if (typeof rc === "number") finish(new JoinError("refused", `${o.url}: ${err.message}`));
-      else finish(new JoinError("unreachable", `${o.url}: ${err.message}`, { cause: err }));
-    });
-    client.on("close", () => finish(new JoinError("unreachable", `${o.url}: connection closed`)));
-    client.once("connect", () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => finish(timeout("re-enrolment answer", responseMs)), responseMs);
-      client.subscribe(respTopic, { qos: 1 }, (err, granted) => {
-        if (err || granted?.[0]?.qos === 128)
-          return finish(new JoinError("refused", `${o.url}: the join response topic was refused`));
-        client.publish(t.joinRequest(requestId), Buffer.from(o.csr), { qos: 1 });
-      });
-    });
-    client.on("message", (topic, payload) => {
-      if (topic !== respTopic) return;
-      const d = decodeMessage(new Uint8Array(payload), "joinResponse");
-      if (!d.ok) return finish(new JoinError("bad-response", d.error.message));
-      const r = d.message;
-      if (!r.ok || !r.certPem) {
-        const why = `the CA refused the re-enrolment: ${r.error ?? "no reason given"}`;
-        return finish(new JoinError("refused", r.code ? `${why} [${r.code}]` : why));
-      }
-      finish(r.certPem);
-    });
+  const r = await exchange(pinned, requestId, o.csr, {
+    connectMs,
+    responseMs,
+    label: `${o.url}: `,
+    answer: "re-enrolment answer",
   });
-}
-
-function timeout(what: string, ms: number): JoinError {
-  return new JoinError("timeout", `no ${what} within ${ms} ms`);
+  if (!r.ok || !r.certPem) {
+    const why = `the CA refused the re-enrolment: ${r.error ?? "no reason given"}`;
+    throw new JoinError("refused", r.code ? `${why} [${r.code}]` : why);
+  }
+  return r.certPem;
 }
 
 /** core/crypto/identity.ts's caDigest on node:crypto: the running agent does not load the
